@@ -1,0 +1,522 @@
+//! From [`DockerSettings`] to a validated [`Config`]: every check happens here, before any daemon
+//! start or network call, and every failure names the `PLUGIN_` variable (reference
+//! image-plugins §3.1–3.3 for what each setting means to the anchor).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::auth::{Credentials, RegistryAuth, parse_config_json};
+use super::daemon::{DEFAULT_HOST, DaemonConfig};
+use super::reference::{Repository, registry_host};
+use super::settings::{DockerSettings, UNSUPPORTED};
+use super::tags;
+use crate::ci::Ci;
+use crate::secret::Secret;
+use crate::settings::{Env, List, SettingsError};
+
+/// A BuildKit secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSecret {
+    /// The id `RUN --mount=type=secret,id=…` names.
+    pub id: String,
+    /// Where its value comes from.
+    pub source: SecretValue,
+}
+
+/// The value of a BuildKit secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretValue {
+    /// A file given by the user; it is read by the build, never copied.
+    File(PathBuf),
+    /// A value (from an environment variable); it reaches the build through a 0600 file in a
+    /// private directory that is removed when the build ends.
+    Value(Secret),
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    /// Absolute context directory.
+    pub context: PathBuf,
+    /// Absolute Dockerfile path.
+    pub dockerfile: PathBuf,
+    /// Build arguments (later duplicates win, as with repeated `--build-arg`).
+    pub build_args: BTreeMap<String, String>,
+    /// Image labels.
+    pub labels: BTreeMap<String, String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// Cache source images.
+    pub cache_from: Vec<String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--pull`.
+    pub pull: bool,
+    /// `--squash`.
+    pub squash: bool,
+    /// Gzip the context.
+    pub compress: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--platform`.
+    pub platform: Option<String>,
+    /// `--add-host` entries `host:ip`.
+    pub add_hosts: Vec<String>,
+    /// BuildKit secrets; any makes the build use BuildKit.
+    pub secrets: Vec<BuildSecret>,
+}
+
+impl BuildConfig {
+    /// True when the build must go through BuildKit.
+    pub fn uses_buildkit(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+}
+
+/// Build, or push an image already in the daemon.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Build from a Dockerfile.
+    Build(Box<BuildConfig>),
+    /// `push_only`: the local image to push (None: `repo:tag` for each tag).
+    PushOnly(Option<String>),
+}
+
+/// Output files.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// `PLUGIN_ARTIFACT_FILE`.
+    pub artifact_file: Option<String>,
+    /// `registryType`.
+    pub registry_type: String,
+    /// `registryUrl`.
+    pub registry_url: String,
+    /// `DRONE_OUTPUT`.
+    pub drone_output: Option<String>,
+    /// `DRONE_CARD_PATH`.
+    pub card_path: Option<String>,
+}
+
+/// A validated run of the docker engine.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The daemon.
+    pub daemon: DaemonConfig,
+    /// The repository pushed to.
+    pub repo: Repository,
+    /// Tags, validated and de-duplicated.
+    pub tags: Vec<String>,
+    /// Build or push-only.
+    pub mode: Mode,
+    /// Push (false in dry run / no push).
+    pub push: bool,
+    /// Logins.
+    pub credentials: Credentials,
+    /// Save the image here too.
+    pub tar_path: Option<PathBuf>,
+    /// Remove what we created when done.
+    pub purge: bool,
+    /// Output files.
+    pub outputs: Outputs,
+}
+
+/// What the settings ask for.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Run this.
+    Run(Box<Config>),
+    /// Nothing to do (auto_tag on a branch that is not the default); the reason is logged.
+    Skip(String),
+}
+
+/// Checks every setting and builds the run. `cwd` is the working directory (the workspace).
+pub fn prepare(s: DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Prepared, SettingsError> {
+    for (var, why) in UNSUPPORTED {
+        if env.string(&[var]).is_some() {
+            return Err(SettingsError::invalid(*var, *why));
+        }
+    }
+    if s.repo.is_empty() {
+        return Err(SettingsError::Required {
+            var: "PLUGIN_REPO".into(),
+            hint: "the image repository to push to, e.g. registry.example.com/team/app".into(),
+        });
+    }
+    let repo = Repository::parse(&s.repo).map_err(|r| SettingsError::invalid("PLUGIN_REPO", r))?;
+    if s.push_only && s.dry_run {
+        return Err(SettingsError::Conflict {
+            first: "PLUGIN_PUSH_ONLY".into(),
+            second: "PLUGIN_DRY_RUN".into(),
+            reason: "push-only pushes and dry run does not".into(),
+        });
+    }
+    if s.ssh_agent_key.expose().trim().len() > 0 {
+        return Err(SettingsError::invalid(
+            "PLUGIN_SSH_AGENT_KEY",
+            "SSH agent forwarding is not supported yet; use PLUGIN_SECRETS_FROM_FILE for a key the build reads",
+        ));
+    }
+
+    // Tags: auto_tag decides first, since it can end the run before anything starts.
+    let tags = if s.auto_tag {
+        if !tags::use_default_tag(&ci.commit_ref, &ci.default_branch) {
+            return Ok(Prepared::Skip(format!(
+                "auto_tag: ref '{}' is neither a tag nor the default branch '{}': skipping the build (PLUGIN_AUTO_TAG)",
+                ci.commit_ref, ci.default_branch
+            )));
+        }
+        tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix)
+            .map_err(|e| SettingsError::invalid("PLUGIN_AUTO_TAG", format!("cannot compute tags from ref '{}': {e}", ci.commit_ref)))?
+    } else if !env.is_set(&["PLUGIN_TAG", "PLUGIN_TAGS"]) && cwd.join(".tags").is_file() {
+        let text = std::fs::read_to_string(cwd.join(".tags"))
+            .map_err(|e| SettingsError::invalid(".tags", format!("cannot read: {e}")))?;
+        let list = <List as crate::settings::Value>::parse(&text)
+            .map_err(|e| SettingsError::invalid(".tags", e))?;
+        if list.is_empty() { vec!["latest".to_string()] } else { list.0 }
+    } else {
+        s.tags.0.clone()
+    };
+    let tags_var = if s.auto_tag { "PLUGIN_AUTO_TAG" } else { "PLUGIN_TAGS" };
+    let mut clean: Vec<String> = Vec::new();
+    for t in tags {
+        let t = match tags::sanitize_build_metadata(&t) {
+            Some(fixed) => {
+                warn!("tag '{t}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'");
+                fixed
+            }
+            None => t,
+        };
+        if !tags::is_valid_tag(&t) {
+            return Err(SettingsError::invalid(
+                tags_var,
+                format!("'{t}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)"),
+            ));
+        }
+        if !clean.contains(&t) {
+            clean.push(t);
+        }
+    }
+    if clean.is_empty() {
+        return Err(SettingsError::invalid(tags_var, "no tags to push"));
+    }
+
+    let daemon = daemon_config(&s, env)?;
+    let credentials = credentials(&s, &repo)?;
+    if !s.email.is_empty() {
+        warn!("PLUGIN_EMAIL is ignored: registries no longer take an e-mail at login");
+    }
+    if s.registry != "https://index.docker.io/v1/" && registry_host(&s.registry) != repo.host {
+        warn!(
+            "PLUGIN_REGISTRY is {} but PLUGIN_REPO pushes to {}: the credentials are sent to {}",
+            registry_host(&s.registry),
+            repo.host,
+            repo.host
+        );
+    }
+
+    let mode = if s.push_only {
+        Mode::PushOnly((!s.source_image.is_empty()).then(|| s.source_image.clone()))
+    } else {
+        Mode::Build(Box::new(build_config(&s, env, ci, cwd)?))
+    };
+    let tar_path = (!s.tar_path.is_empty()).then(|| cwd.join(&s.tar_path));
+    let outputs = Outputs {
+        artifact_file: (!s.artifact_file.is_empty()).then(|| s.artifact_file.clone()),
+        registry_type: s.registry_type.clone(),
+        registry_url: s.registry.clone(),
+        drone_output: env.string(&["DRONE_OUTPUT"]),
+        card_path: env.string(&["DRONE_CARD_PATH"]),
+    };
+    Ok(Prepared::Run(Box::new(Config {
+        daemon,
+        repo,
+        tags: clean,
+        mode,
+        push: !s.dry_run,
+        credentials,
+        tar_path,
+        purge: s.purge,
+        outputs,
+    })))
+}
+
+fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, SettingsError> {
+    let host = env.string(&["DOCKER_HOST"]).unwrap_or_else(|| DEFAULT_HOST.to_string());
+    if !["unix://", "tcp://", "http://", "https://"].iter().any(|p| host.starts_with(p)) {
+        return Err(SettingsError::invalid("DOCKER_HOST", format!("'{host}' is not unix://, tcp:// or https://")));
+    }
+    let mut args = vec![format!("--data-root={}", s.storage_path), format!("--host={host}")];
+    if Path::new("/etc/docker/default.json").is_file() {
+        args.push("--seccomp-profile=/etc/docker/default.json".into());
+    }
+    let flag = |var: &str, name: &str, v: &str| -> Result<String, SettingsError> {
+        if v.starts_with('-') || v.contains(char::is_whitespace) {
+            return Err(SettingsError::invalid(var, format!("'{v}' is not a valid value")));
+        }
+        Ok(format!("--{name}={v}"))
+    };
+    if !s.storage_driver.is_empty() {
+        args.push(flag("PLUGIN_STORAGE_DRIVER", "storage-driver", &s.storage_driver)?);
+    }
+    let mut insecure: Vec<String> = s.insecure_registries.0.clone();
+    if s.insecure && !s.registry.is_empty() {
+        insecure.insert(0, registry_host(&s.registry));
+    }
+    for r in insecure {
+        args.push(flag("PLUGIN_INSECURE_REGISTRIES", "insecure-registry", &r)?);
+    }
+    if s.ipv6 {
+        args.push("--ipv6".into());
+    }
+    for m in &s.mirror.0 {
+        args.push(flag("PLUGIN_MIRROR", "registry-mirror", m)?);
+    }
+    if !s.bip.is_empty() {
+        args.push(flag("PLUGIN_BIP", "bip", &s.bip)?);
+    }
+    for d in &s.custom_dns.0 {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(SettingsError::invalid("PLUGIN_CUSTOM_DNS", format!("'{d}' is not an IP address")));
+        }
+        args.push(format!("--dns={d}"));
+    }
+    for d in &s.custom_dns_search.0 {
+        args.push(flag("PLUGIN_CUSTOM_DNS_SEARCH", "dns-search", d)?);
+    }
+    if !s.mtu.is_empty() {
+        if s.mtu.parse::<u32>().is_err() {
+            return Err(SettingsError::invalid("PLUGIN_MTU", format!("'{}' is not a whole number", s.mtu)));
+        }
+        args.push(format!("--mtu={}", s.mtu));
+    }
+    if s.experimental {
+        args.push("--experimental".into());
+    }
+    let secs = if s.daemon_retry_count <= 0 { 15 } else { s.daemon_retry_count as u64 };
+    Ok(DaemonConfig {
+        start: !s.daemon_off,
+        host,
+        args,
+        timeout: Duration::from_secs(secs),
+        debug: s.debug,
+    })
+}
+
+fn credentials(s: &DockerSettings, repo: &Repository) -> Result<Credentials, SettingsError> {
+    let mut creds = Credentials { push_source: "none (anonymous)", ..Default::default() };
+    if !s.config.is_empty() {
+        creds.pull = parse_config_json(s.config.expose()).map_err(|e| SettingsError::invalid("PLUGIN_CONFIG", e))?;
+    }
+    if !s.base_image_registry.is_empty() {
+        if s.base_image_password.is_empty() {
+            warn!("PLUGIN_BASE_IMAGE_REGISTRY is set without a password: base images are pulled anonymously");
+        } else {
+            creds.pull.push(RegistryAuth::basic(&s.base_image_registry, &s.base_image_username, s.base_image_password.clone()));
+        }
+    }
+    if !s.password.is_empty() {
+        if s.username.is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_USERNAME".into(),
+                hint: "PLUGIN_PASSWORD is set, so the registry user name is needed too".into(),
+            });
+        }
+        creds.push = Some(RegistryAuth::basic(&repo.host, &s.username, s.password.clone()));
+        creds.push_source = "PLUGIN_USERNAME/PLUGIN_PASSWORD";
+    } else if !s.access_token.is_empty() {
+        creds.push = Some(RegistryAuth::basic(&repo.host, "oauth2accesstoken", s.access_token.clone()));
+        creds.push_source = "ACCESS_TOKEN";
+    } else if let Some(a) = creds.for_host(&repo.host).cloned() {
+        creds.push = Some(a);
+        creds.push_source = "PLUGIN_CONFIG";
+    }
+    Ok(creds)
+}
+
+fn build_config(s: &DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<BuildConfig, SettingsError> {
+    let context = cwd.join(&s.context);
+    if !context.is_dir() {
+        return Err(SettingsError::invalid("PLUGIN_CONTEXT", format!("{} is not a directory", context.display())));
+    }
+    let dockerfile = cwd.join(&s.dockerfile);
+    if let Err(e) = std::fs::File::open(&dockerfile).and_then(|f| f.metadata()).and_then(|m| {
+        if m.is_file() { Ok(()) } else { Err(std::io::Error::other("not a file")) }
+    }) {
+        return Err(SettingsError::invalid("PLUGIN_DOCKERFILE", format!("cannot read {}: {e}", dockerfile.display())));
+    }
+
+    // Build args: user args, then proxy variables, then build_args_from_env (the anchor's order).
+    let mut args: Vec<(String, String)> = Vec::new();
+    let (var, user_args) = if s.multiple_build_args {
+        ("PLUGIN_BUILD_ARGS_NEW", List::split(&s.build_args_new, ';'))
+    } else {
+        ("PLUGIN_BUILD_ARGS", s.build_args.0.clone())
+    };
+    for a in user_args {
+        match a.split_once('=') {
+            Some((k, _)) if k.trim().is_empty() => {
+                return Err(SettingsError::invalid(var, format!("'{a}' has no name before '='")));
+            }
+            Some((k, v)) => args.push((k.trim().to_string(), v.to_string())),
+            // `--build-arg NAME` takes the value from the environment, like the docker CLI.
+            None => {
+                if let Some(v) = env.get(&a) {
+                    args.push((a.clone(), v.to_string()));
+                }
+            }
+        }
+    }
+    let has = |args: &[(String, String)], k: &str| args.iter().any(|(n, _)| n == k);
+    for key in ["http_proxy", "https_proxy", "no_proxy"] {
+        let upper = key.to_uppercase();
+        let harness = format!("HARNESS_{upper}");
+        if let Some(v) = env.string(&[key, &upper, &harness]) {
+            for k in [key.to_string(), upper.clone()] {
+                if !has(&args, &k) {
+                    args.push((k, v.clone()));
+                }
+            }
+        }
+    }
+    for name in &s.build_args_from_env.0 {
+        let upper = name.to_uppercase();
+        let harness = format!("HARNESS_{upper}");
+        let Some(v) = env.string(&[name, &upper, &harness]) else {
+            warn!("PLUGIN_BUILD_ARGS_FROM_ENV: {name} is not set; no build argument added");
+            continue;
+        };
+        // Exact names, not the anchor's prefix match (its FOO_BAR=x hid FOO).
+        if [name.as_str(), &upper, &harness].iter().any(|k| has(&args, k)) {
+            continue;
+        }
+        args.push((name.clone(), v.clone()));
+        if upper != *name {
+            args.push((upper, v));
+        }
+    }
+
+    let mut labels = BTreeMap::new();
+    if s.auto_label {
+        labels.insert("org.opencontainers.image.created".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        labels.insert("org.opencontainers.image.revision".into(), ci.commit_sha.clone());
+        let url = if s.repo_link.is_empty() { &ci.repo_link } else { &s.repo_link };
+        // An empty label says nothing and costs a build step.
+        for (k, v) in [("source", &ci.remote_url), ("url", url)] {
+            if !v.is_empty() {
+                labels.insert(format!("org.opencontainers.image.{k}"), v.clone());
+            }
+        }
+        for l in &s.label_schema.0 {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            labels.insert(format!("org.opencontainers.image.{}", k.trim()), v.to_string());
+        }
+    }
+    for l in &s.custom_labels.0 {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        if k.trim().is_empty() {
+            return Err(SettingsError::invalid("PLUGIN_CUSTOM_LABELS", format!("'{l}' has no label name")));
+        }
+        labels.insert(k.trim().to_string(), v.to_string());
+    }
+
+    let mut secrets = Vec::new();
+    if !s.secret.is_empty() {
+        secrets.push(parse_raw_secret(&s.secret, env, cwd)?);
+    }
+    for entry in &s.secrets_from_env.0 {
+        let (id, var) = entry
+            .split_once('=')
+            .filter(|(id, var)| !id.trim().is_empty() && !var.trim().is_empty())
+            .ok_or_else(|| SettingsError::invalid("PLUGIN_SECRETS_FROM_ENV", format!("'{entry}' is not id=ENV_VAR")))?;
+        let value = env
+            .get(var.trim())
+            .ok_or_else(|| SettingsError::invalid("PLUGIN_SECRETS_FROM_ENV", format!("{} is not set", var.trim())))?;
+        secrets.push(BuildSecret { id: id.trim().into(), source: SecretValue::Value(Secret::new(value)) });
+    }
+    for entry in &s.secrets_from_file.0 {
+        let (id, path) = entry
+            .split_once('=')
+            .filter(|(id, p)| !id.trim().is_empty() && !p.trim().is_empty())
+            .ok_or_else(|| SettingsError::invalid("PLUGIN_SECRETS_FROM_FILE", format!("'{entry}' is not id=/path")))?;
+        secrets.push(BuildSecret { id: id.trim().into(), source: secret_file("PLUGIN_SECRETS_FROM_FILE", &cwd.join(path.trim()))? });
+    }
+
+    let platform = (!s.platform.is_empty()).then(|| s.platform.clone());
+    if let Some(p) = &platform {
+        let parts: Vec<&str> = p.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+            return Err(SettingsError::invalid("PLUGIN_PLATFORM", format!("'{p}' is not os/arch[/variant]")));
+        }
+    }
+    for h in &s.add_host.0 {
+        let ok = h.split_once(':').is_some_and(|(host, ip)| !host.is_empty() && (ip.parse::<std::net::IpAddr>().is_ok() || ip == "host-gateway"));
+        if !ok {
+            return Err(SettingsError::invalid("PLUGIN_ADD_HOST", format!("'{h}' is not host:ip")));
+        }
+    }
+    let squash = if s.squash && !s.experimental {
+        warn!("PLUGIN_SQUASH needs PLUGIN_EXPERIMENTAL=true: building without squash");
+        false
+    } else {
+        s.squash
+    };
+    Ok(BuildConfig {
+        context,
+        dockerfile,
+        build_args: args.into_iter().collect(),
+        labels,
+        target: (!s.target.is_empty()).then(|| s.target.clone()),
+        cache_from: s.cache_from.0.clone(),
+        no_cache: s.no_cache,
+        pull: s.pull_image,
+        squash,
+        compress: s.compress,
+        quiet: s.quiet,
+        platform,
+        add_hosts: s.add_host.0.clone(),
+        secrets,
+    })
+}
+
+/// `PLUGIN_SECRET`: `id=NAME,src=PATH` (also `source=`) or `id=NAME,env=VAR`.
+fn parse_raw_secret(raw: &str, env: &Env, cwd: &Path) -> Result<BuildSecret, SettingsError> {
+    const VAR: &str = "PLUGIN_SECRET";
+    let mut id = None;
+    let mut src = None;
+    let mut var = None;
+    for part in raw.split(',') {
+        match part.trim().split_once('=') {
+            Some(("id", v)) => id = Some(v.trim().to_string()),
+            Some(("src" | "source", v)) => src = Some(v.trim().to_string()),
+            Some(("env", v)) => var = Some(v.trim().to_string()),
+            Some(("type", "file" | "env")) => {}
+            _ => return Err(SettingsError::invalid(VAR, format!("'{part}' is not one of id=, src=, env=, type="))),
+        }
+    }
+    let id = id.filter(|i| !i.is_empty()).ok_or_else(|| SettingsError::invalid(VAR, "needs id=NAME"))?;
+    let source = match (src, var) {
+        (Some(p), None) => secret_file(VAR, &cwd.join(p))?,
+        (None, Some(v)) => SecretValue::Value(Secret::new(
+            env.get(&v).ok_or_else(|| SettingsError::invalid(VAR, format!("{v} is not set")))?,
+        )),
+        // `id=x` alone: docker reads the variable or file of the same name; we read the variable.
+        (None, None) => SecretValue::Value(Secret::new(
+            env.get(&id).ok_or_else(|| SettingsError::invalid(VAR, format!("needs src= or env= ({id} is not set)")))?,
+        )),
+        (Some(_), Some(_)) => return Err(SettingsError::invalid(VAR, "give src= or env=, not both")),
+    };
+    Ok(BuildSecret { id, source })
+}
+
+/// A secret file must be readable now; its text (when it is text) is masked in our output.
+fn secret_file(var: &str, path: &Path) -> Result<SecretValue, SettingsError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| SettingsError::invalid(var, format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        crate::secret::register(text);
+    }
+    Ok(SecretValue::File(path.to_path_buf()))
+}

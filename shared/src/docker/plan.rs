@@ -1,0 +1,65 @@
+//! The plan: what a run will do, in the order it does it, printed before anything starts (and
+//! all that a dry run shows of the push). Build-argument values and secrets are never shown.
+
+use super::config::{Config, Mode};
+
+/// One line per step.
+pub fn describe(cfg: &Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    if cfg.daemon.start {
+        lines.push(format!("daemon: start dockerd {} (wait up to {}s)", cfg.daemon.args.join(" "), cfg.daemon.timeout.as_secs()));
+    } else {
+        lines.push(format!("daemon: use the daemon at {}", cfg.daemon.host));
+    }
+    let refs: Vec<String> = cfg.tags.iter().map(|t| cfg.repo.with_tag(t)).collect();
+    match &cfg.mode {
+        Mode::Build(b) => {
+            let mut what = format!("build: {} with context {}", b.dockerfile.display(), b.context.display());
+            if b.uses_buildkit() {
+                let ids: Vec<&str> = b.secrets.iter().map(|s| s.id.as_str()).collect();
+                what.push_str(&format!(", BuildKit (secrets: {})", ids.join(", ")));
+            }
+            if let Some(t) = &b.target {
+                what.push_str(&format!(", target {t}"));
+            }
+            if let Some(p) = &b.platform {
+                what.push_str(&format!(", platform {p}"));
+            }
+            if !b.build_args.is_empty() {
+                let names: Vec<&str> = b.build_args.keys().map(String::as_str).collect();
+                what.push_str(&format!(", build args {}", names.join(" ")));
+            }
+            if !b.labels.is_empty() {
+                what.push_str(&format!(", {} labels", b.labels.len()));
+            }
+            if b.no_cache {
+                what.push_str(", no cache");
+            }
+            if b.pull {
+                what.push_str(", pull base images");
+            }
+            lines.push(what);
+        }
+        Mode::PushOnly(src) => lines.push(format!(
+            "push-only: use {}",
+            src.clone().unwrap_or_else(|| "the local image of each tag".into())
+        )),
+    }
+    lines.push(format!("tag: {}", refs.join(", ")));
+    if cfg.push {
+        let who = match &cfg.credentials.push {
+            Some(a) => format!("as {} ({})", a.username, cfg.credentials.push_source),
+            None => "anonymously".into(),
+        };
+        lines.push(format!("push: {} to {} {who}", cfg.tags.join(", "), cfg.repo.host));
+    } else {
+        lines.push("push: skipped (dry run / no push)".into());
+    }
+    if let Some(p) = &cfg.tar_path {
+        lines.push(format!("save: {}", p.display()));
+    }
+    if cfg.purge {
+        lines.push("purge: remove the temporary build tag, and the local tags once pushed".into());
+    }
+    lines
+}

@@ -1,0 +1,137 @@
+//! The settings of `plugins/docker` (reference image-plugins §2.1): every variable and alias of
+//! the anchor, in its precedence order, with its default. The registry plugins (ecr, gcr, gar,
+//! acr) read these too and add their own.
+
+use crate::secret::Secret;
+use crate::settings::List;
+
+crate::settings! {
+    /// What `plugins/docker` reads, one field per setting.
+    pub struct DockerSettings {
+        /// Image repository to push to, with the registry host for anything but Docker Hub (`registry.example.com/team/app`).
+        repo: String = "", from ["PLUGIN_REPO"];
+        /// Tags to push (comma list or JSON array). When neither variable is set, a `.tags` file in the working directory is read.
+        tags: List = "latest", from ["PLUGIN_TAG", "PLUGIN_TAGS"];
+        /// Compute tags from the commit ref: `latest` on the default branch, `1`, `1.2`, `1.2.3` for tag `v1.2.3`. Other branches are skipped (exit 0). Replaces `tags`.
+        auto_tag: bool = "false", from ["PLUGIN_DEFAULT_TAGS", "PLUGIN_AUTO_TAG"];
+        /// Suffix added to every auto tag (`1.2.3-linux`, `latest` becomes the suffix).
+        auto_tag_suffix: String = "", from ["PLUGIN_DEFAULT_SUFFIX", "PLUGIN_AUTO_TAG_SUFFIX"];
+        /// Dockerfile path, relative to the working directory (not to the context).
+        dockerfile: String = "Dockerfile", from ["PLUGIN_DOCKERFILE"];
+        /// Build context directory (`.dockerignore` in it is honoured).
+        context: String = ".", from ["PLUGIN_CONTEXT"];
+        /// Build arguments `NAME=value` (comma list or JSON array; a JSON array keeps commas in values).
+        build_args: List = "", from ["PLUGIN_BUILD_ARGS"];
+        /// Names of environment variables passed as build arguments (`NAME` and `name` forms).
+        build_args_from_env: List = "", from ["PLUGIN_BUILD_ARGS_FROM_ENV"];
+        /// `;`-separated build arguments, used instead of `build_args` when `multiple_build_args` is true (kept for compatibility; prefer a JSON array).
+        build_args_new: String = "", from ["PLUGIN_BUILD_ARGS_NEW"];
+        /// Read build arguments from `build_args_new`.
+        multiple_build_args: bool = "false", from ["PLUGIN_MULTIPLE_BUILD_ARGS"];
+        /// Build stage to stop at.
+        target: String = "", from ["PLUGIN_TARGET"];
+        /// Images used as cache sources (pulled first; a failed pull is ignored).
+        cache_from: List = "", from ["PLUGIN_CACHE_FROM"];
+        /// Build without the layer cache.
+        no_cache: bool = "false", from ["PLUGIN_NO_CACHE"];
+        /// Always try to pull a newer base image.
+        pull_image: bool = "true", from ["PLUGIN_PULL_IMAGE"];
+        /// Squash the new layers into one (needs `experimental`; dropped with a warning otherwise).
+        squash: bool = "false", from ["PLUGIN_SQUASH"];
+        /// Compress the build context sent to the daemon.
+        compress: bool = "false", from ["PLUGIN_COMPRESS"];
+        /// Suppress the build output.
+        quiet: bool = "false", from ["PLUGIN_QUIET"];
+        /// Target platform, `os/arch[/variant]`.
+        platform: String = "", from ["PLUGIN_PLATFORM"];
+        /// Extra `/etc/hosts` entries, `host:ip`.
+        add_host: List = "", from ["PLUGIN_ADD_HOST"];
+        /// Labels `key=value` added to the image.
+        custom_labels: List = "", from ["PLUGIN_CUSTOM_LABELS"];
+        /// Add the OCI labels `created`, `revision`, `source`, `url`.
+        auto_label: bool = "true", from ["PLUGIN_AUTO_LABEL"];
+        /// Extra OCI labels `name=value`, each prefixed with `org.opencontainers.image.` (with `auto_label`).
+        label_schema: List = "", from ["PLUGIN_LABEL_SCHEMA"];
+        /// Repository web link for the `url` label.
+        repo_link: String = "", from ["PLUGIN_REPO_LINK", "DRONE_REPO_LINK"];
+        /// A BuildKit secret, `id=NAME,src=PATH` or `id=NAME,env=VAR` (switches to BuildKit).
+        secret: String = "", from ["PLUGIN_SECRET"];
+        /// BuildKit secrets from environment variables, `id=VAR` each.
+        secrets_from_env: List = "", from ["PLUGIN_SECRETS_FROM_ENV"];
+        /// BuildKit secrets from files, `id=/path` each.
+        secrets_from_file: List = "", from ["PLUGIN_SECRETS_FROM_FILE"];
+        /// Private SSH key content for `RUN --mount=type=ssh` (BuildKit).
+        ssh_agent_key: Secret = "", from ["PLUGIN_SSH_AGENT_KEY"];
+        /// Registry to log in to; the artifact file's `registryUrl`.
+        registry: String = "https://index.docker.io/v1/", from ["PLUGIN_REGISTRY", "DOCKER_REGISTRY"];
+        /// Registry user name.
+        username: String = "", from ["PLUGIN_USERNAME", "DOCKER_USERNAME"];
+        /// Registry password (credentials are used only when it is set).
+        password: Secret = "", from ["PLUGIN_PASSWORD", "DOCKER_PASSWORD"];
+        /// Ignored: `docker login -e` no longer exists (a warning is printed).
+        email: String = "", from ["PLUGIN_EMAIL", "DOCKER_EMAIL"];
+        /// Docker `config.json` content with registry credentials (`auths`).
+        config: Secret = "", from ["PLUGIN_CONFIG", "DOCKER_PLUGIN_CONFIG"];
+        /// Registry of the base images, for authenticated pulls.
+        base_image_registry: String = "", from ["PLUGIN_DOCKER_REGISTRY", "PLUGIN_BASE_IMAGE_REGISTRY", "DOCKER_BASE_IMAGE_REGISTRY"];
+        /// User for the base-image registry.
+        base_image_username: String = "", from ["PLUGIN_DOCKER_USERNAME", "PLUGIN_BASE_IMAGE_USERNAME", "DOCKER_BASE_IMAGE_USERNAME"];
+        /// Password for the base-image registry.
+        base_image_password: Secret = "", from ["PLUGIN_DOCKER_PASSWORD", "PLUGIN_BASE_IMAGE_PASSWORD", "DOCKER_BASE_IMAGE_PASSWORD"];
+        /// OAuth access token; logs in as `oauth2accesstoken` when no password is given.
+        access_token: Secret = "", from ["ACCESS_TOKEN"];
+        /// Build and tag but do not push.
+        dry_run: bool = "false", from ["PLUGIN_DRY_RUN", "PLUGIN_NO_PUSH"];
+        /// Do not build: tag and push an image already in the daemon.
+        push_only: bool = "false", from ["PLUGIN_PUSH_ONLY"];
+        /// The local image `repo[:tag]` pushed by `push_only` (default: `repo:tag` for each tag).
+        source_image: String = "", from ["PLUGIN_SOURCE_IMAGE"];
+        /// Also save the image to this tarball (`docker save` format).
+        tar_path: String = "", from ["PLUGIN_TAR_PATH", "PLUGIN_DESTINATION_TAR_PATH"];
+        /// Remove the images this step created from the daemon when done (the temporary build tag always; pushed tags after a push).
+        purge: bool = "true", from ["PLUGIN_PURGE"];
+        /// Where to write the Harness artifact file (`docker/v1`).
+        artifact_file: String = "", from ["PLUGIN_ARTIFACT_FILE"];
+        /// `registryType` in the artifact file.
+        registry_type: String = "Docker", from ["PLUGIN_REGISTRY_TYPE"];
+        /// Do not start dockerd: use the daemon at `DOCKER_HOST` (a mounted socket).
+        daemon_off: bool = "false", from ["PLUGIN_DAEMON_OFF"];
+        /// Seconds to wait for the daemon we start to answer (≤ 0 means 15).
+        daemon_retry_count: i64 = "15", from ["PLUGIN_DAEMON_RETRY_COUNT"];
+        /// Show the daemon's log and debug output.
+        debug: bool = "false", from ["PLUGIN_DEBUG", "DOCKER_LAUNCH_DEBUG"];
+        /// Registry mirrors for the daemon (a list).
+        mirror: List = "", from ["PLUGIN_MIRROR", "DOCKER_PLUGIN_MIRROR"];
+        /// Daemon storage driver.
+        storage_driver: String = "", from ["PLUGIN_STORAGE_DRIVER"];
+        /// Daemon data root.
+        storage_path: String = "/var/lib/docker", from ["PLUGIN_STORAGE_PATH"];
+        /// Daemon bridge IP (`--bip`).
+        bip: String = "", from ["PLUGIN_BIP"];
+        /// Daemon MTU.
+        mtu: String = "", from ["PLUGIN_MTU"];
+        /// DNS servers for the daemon's containers.
+        custom_dns: List = "", from ["PLUGIN_CUSTOM_DNS"];
+        /// DNS search domains for the daemon's containers.
+        custom_dns_search: List = "", from ["PLUGIN_CUSTOM_DNS_SEARCH"];
+        /// Treat the push registry as insecure (plain HTTP or unverified TLS).
+        insecure: bool = "false", from ["PLUGIN_INSECURE"];
+        /// More insecure registries for the daemon (a list, independent of `registry`).
+        insecure_registries: List = "", from ["PLUGIN_INSECURE_REGISTRIES"];
+        /// Enable IPv6 in the daemon.
+        ipv6: bool = "false", from ["PLUGIN_IPV6"];
+        /// Enable the daemon's experimental features.
+        experimental: bool = "false", from ["PLUGIN_EXPERIMENTAL"];
+    }
+}
+
+/// Variables the docker plugin reads outside its settings, so the unknown-variable check does
+/// not warn about them.
+pub const OTHER_KNOWN: &[&str] = &["PLUGIN_ENV_FILE"];
+
+/// Settings of the anchor we do not implement: using one is an error, not a silent no-op.
+pub const UNSUPPORTED: &[(&str, &str)] = &[
+    ("PLUGIN_COSIGN_PRIVATE_KEY", "cosign signing is not supported yet"),
+    ("PLUGIN_COSIGN_PASSWORD", "cosign signing is not supported yet"),
+    ("PLUGIN_COSIGN_PARAMS", "cosign signing is not supported yet"),
+];

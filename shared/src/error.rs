@@ -1,0 +1,44 @@
+//! The core error type. Every variant renders as one line that says what failed and why; a
+//! binary prints it once (secrets masked) and exits 1. No code in the core panics or exits.
+
+use crate::settings::SettingsError;
+
+/// Everything that can stop a plugin run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is missing, malformed or conflicts with another one.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// Writing an output file (`DRONE_OUTPUT`, artifact file, card) failed.
+    #[error("cannot write {what} {path}: {source}")]
+    Output {
+        /// Which output.
+        what: &'static str,
+        /// Where it should have gone.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The docker engine failed.
+    #[cfg(feature = "docker")]
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
+}
+
+/// Renders an error and its chain of causes on one line, `outer: inner: innermost`, skipping a
+/// cause whose text the outer message already contains.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line.replace(['\n', '\r'], " ")
+}

@@ -1,0 +1,31 @@
+//! `longshore-core`: what every longshore plugin shares.
+//!
+//! A plugin binary is thin: it loads its settings from the environment ([`settings`]), turns them
+//! into a validated configuration before any network call or daemon start, runs the work through
+//! one of the engines here, and writes the outputs ([`output`]) a CI runner reads.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`settings`] | reading `PLUGIN_*` variables: aliases, Go booleans, lists, `.env` files, unknown names |
+//! | [`secret`] | the [`secret::Secret`] type and the masking of every known secret in our output |
+//! | [`telemetry`] | the CI-log formatter (one line per step, secrets masked) |
+//! | [`ci`] | commit / branch / build metadata from Drone, Woodpecker and Harness variables |
+//! | [`output`] | `DRONE_OUTPUT`, the Harness artifact file, the Drone card |
+//! | [`error`] | the core error type and its one-line rendering |
+//! | `docker` (feature `docker`) | the Docker engine: daemon, credentials, build, tag, push |
+//!
+//! Cloud SDKs never live here unconditionally: each sits behind a cargo feature so a binary links
+//! only what it needs.
+#![deny(missing_docs)]
+
+pub mod ci;
+pub mod error;
+pub mod output;
+pub mod secret;
+pub mod settings;
+pub mod telemetry;
+
+#[cfg(feature = "docker")]
+pub mod docker;
+
+pub use error::Error;

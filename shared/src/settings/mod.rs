@@ -1,0 +1,128 @@
+//! Reading `PLUGIN_*` settings the way the Drone/Harness/Woodpecker runners and the Go plugins
+//! do (reference: image-plugins §1), with the Go plugins' sharp edges removed.
+//!
+//! - [`Env`] is a snapshot of the environment (plus `PLUGIN_ENV_FILE`); nothing below reads the
+//!   process environment directly, so tests pass their own pairs.
+//! - [`Value`] parses one raw string: Go booleans, whole numbers, lists (comma or JSON array),
+//!   JSON maps, [`Secret`](crate::secret::Secret)s.
+//! - The [`settings!`](crate::settings!) macro declares a typed settings struct whose doc comments,
+//!   variable names (aliases in precedence order) and defaults are the single source for loading,
+//!   `--help`, the README tables and the unknown-variable check.
+//!
+//! Rules: the first variable of a setting that is *set* wins, even when another alias is set too;
+//! a set-but-empty value means "not given" (the default applies: the anchors' empty-string-is-false
+//! for default-true booleans is a bug, not a contract).
+
+mod env;
+mod spec;
+mod suggest;
+mod value;
+
+pub use env::Env;
+pub use spec::{Setting, help_table, markdown_table};
+pub use suggest::unknown_variables;
+pub use value::{List, Map, Value};
+
+/// A setting that cannot be used. Renders as one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The value does not parse.
+    #[error("{var}: {reason}")]
+    Invalid {
+        /// The variable that was read.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A required setting is missing.
+    #[error("{var} is required: {hint}")]
+    Required {
+        /// The variable (first alias).
+        var: String,
+        /// What to set.
+        hint: String,
+    },
+    /// Two settings cannot be used together.
+    #[error("{first} and {second} cannot be used together: {reason}")]
+    Conflict {
+        /// One variable.
+        first: String,
+        /// The other one.
+        second: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl SettingsError {
+    /// Shorthand for [`SettingsError::Invalid`].
+    pub fn invalid(var: impl Into<String>, reason: impl Into<String>) -> Self {
+        SettingsError::Invalid {
+            var: var.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Declares a settings struct loaded from the environment.
+///
+/// ```
+/// longshore_core::settings! {
+///     /// Example settings.
+///     pub struct Example {
+///         /// Build without pushing.
+///         dry_run: bool = "false", from ["PLUGIN_DRY_RUN", "PLUGIN_NO_PUSH"];
+///         /// Tags to push.
+///         tags: longshore_core::settings::List = "latest", from ["PLUGIN_TAG", "PLUGIN_TAGS"];
+///     }
+/// }
+/// let env = longshore_core::settings::Env::from_pairs([("PLUGIN_NO_PUSH", "true")]);
+/// let s = Example::load(&env).unwrap();
+/// assert!(s.dry_run);
+/// assert_eq!(s.tags.0, vec!["latest"]);
+/// ```
+#[macro_export]
+macro_rules! settings {
+    (
+        $(#[doc = $sdoc:literal])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $field:ident : $ty:ty = $default:literal, from [$($var:literal),+ $(,)?];
+            )*
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Debug, Clone)]
+        $vis struct $name {
+            $(
+                $(#[doc = $doc])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl $name {
+            /// Every setting of this struct: names, kind, default, meaning.
+            pub const SETTINGS: &'static [$crate::settings::Setting] = &[
+                $(
+                    $crate::settings::Setting {
+                        names: &[$($var),+],
+                        kind: <$ty as $crate::settings::Value>::KIND,
+                        default: $default,
+                        doc: concat!($($doc),*),
+                    },
+                )*
+            ];
+
+            /// Loads every setting from `env`; the first malformed one is the error.
+            pub fn load(
+                env: &$crate::settings::Env,
+            ) -> ::std::result::Result<Self, $crate::settings::SettingsError> {
+                Ok(Self {
+                    $( $field: env.value::<$ty>(&[$($var),+], $default)?, )*
+                })
+            }
+        }
+    };
+}

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# Owns: starting, idempotently and on loopback only, the real local services that the
+# docker plugin end-to-end tests use, and writing $STATE/env that tells tests how to
+# reach them:
+#   * dockerd on /var/run/docker.sock (only if no daemon answers /_ping there);
+#   * a test CA and server certificate in $STATE/tls, trusted by dockerd via
+#     /etc/docker/certs.d/{127.0.0.1,localhost}:5443/ca.crt;
+#   * the distribution registry twice: plain HTTP without auth on 127.0.0.1:5000, and
+#     TLS with htpasswd (bcrypt) auth on 127.0.0.1:5443;
+#   * the base image longshore-test/busybox:latest, imported from busybox-static
+#     (nothing can be pulled here).
+# Everything it starts has a pid file in $STATE; tests/scripts/services-down.sh stops
+# exactly those. Packages come from tests/scripts/install.sh. Run as root.
+#
+# Never start a second dockerd in this network namespace: even with --bridge=none it
+# deletes the first daemon's docker0, and containers and RUN steps then fail.
+set -euo pipefail
+
+STATE=${LONGSHORE_STATE:-/tmp/longshore-services}
+DOCKER_SOCK=/var/run/docker.sock
+DOCKERD=/usr/sbin/dockerd
+REGISTRY_BIN=/usr/bin/docker-registry
+BUSYBOX=/bin/busybox
+PLAIN_ADDR=127.0.0.1:5000
+TLS_ADDR=127.0.0.1:5443
+REGISTRY_USER=longshore
+# Its standard base64 ("longshore:" + password) contains '/', which URL-safe base64
+# spells '_': this catches clients that encode X-Registry-Auth with the wrong alphabet.
+REGISTRY_PASSWORD='Lsh0re+pw/secret?1>'
+BASE_IMAGE=longshore-test/busybox:latest
+TLS_DIR=$STATE/tls
+CA_CRT=$TLS_DIR/ca.crt
+CERTS_D=/etc/docker/certs.d
+AUTH_CHANGED=0
+BUSYBOX_APPLETS=(sh echo cat ls mkdir cp mv rm touch true false sleep env wc head grep test id)
+
+say() { printf 'services-up: %s\n' "$*"; }
+die() { printf 'services-up: error: %s\n' "$*" >&2; exit 1; }
+
+show_log_tail() { # LOGFILE
+    if [ -s "$1" ]; then
+        printf -- '--- last lines of %s ---\n' "$1" >&2
+        tail -n 40 "$1" >&2
+        printf -- '--- end of %s ---\n' "$1" >&2
+    else
+        printf 'services-up: %s is empty or missing\n' "$1" >&2
+    fi
+}
+
+now_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    printf '%s' "$((t / 1000))"
+}
+
+# A pid from a pid file, printed only if that process is alive and runs BINARY.
+live_pid() { # PIDFILE BINARY
+    local pid exe
+    [ -s "$1" ] || return 1
+    pid=$(<"$1")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+    [ "$exe" = "$2" ] || return 1
+    printf '%s' "$pid"
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# Poll CHECK every 50 ms for up to TIMEOUT_S seconds. Gives up early when PID (if not
+# empty) has exited.
+wait_for() { # TIMEOUT_S PID CHECK...
+    local timeout_ms=$(($1 * 1000)) pid=$2 start
+    shift 2
+    start=$(now_ms)
+    while :; do
+        if "$@"; then
+            return 0
+        fi
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        if [ $(($(now_ms) - start)) -ge "$timeout_ms" ]; then
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# Start a command in its own session, detached from this shell, logging to LOGFILE.
+# Prints the pid of the command itself (setsid execs when not a group leader).
+start_detached() { # LOGFILE CMD...
+    local log=$1
+    shift
+    setsid nohup "$@" </dev/null >>"$log" 2>&1 &
+    printf '%s' "$!"
+}
+
+docker_ok() {
+    [ "$(curl -s --max-time 5 --unix-socket "$DOCKER_SOCK" http://localhost/_ping 2>/dev/null)" = OK ]
+}
+
+http_code() { # URL [CURL ARGS...]
+    local url=$1
+    shift
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "$url" 2>/dev/null || true
+}
+
+plain_registry_ok() { [ "$(http_code "http://$PLAIN_ADDR/v2/")" = 200 ]; }
+tls_registry_ok() { [ "$(http_code "https://$TLS_ADDR/v2/" --cacert "$CA_CRT")" = 401 ]; }
+
+check_tools() {
+    local tool
+    for tool in "$DOCKERD" "$REGISTRY_BIN" "$BUSYBOX" /usr/bin/htpasswd /usr/bin/openssl /usr/bin/curl; do
+        [ -x "$tool" ] || die "$tool not found: run tests/scripts/install.sh first"
+    done
+    command -v docker >/dev/null || die "docker CLI not found: run tests/scripts/install.sh first"
+}
+
+# ---------------------------------------------------------------------------- dockerd
+
+ensure_dockerd() {
+    local pidfile=$STATE/dockerd.pid log=$STATE/dockerd.log pid
+    if docker_ok; then
+        if pid=$(live_pid "$pidfile" "$DOCKERD"); then
+            say "dockerd already running (pid $pid, started by this script)"
+        else
+            say "dockerd already answering on $DOCKER_SOCK (not started by this script)"
+        fi
+        return
+    fi
+    if pid=$(live_pid "$pidfile" "$DOCKERD"); then
+        say "dockerd (pid $pid) is running but not answering yet; waiting"
+    else
+        rm -f "$pidfile"
+        : >"$log"
+        say "starting dockerd (log $log)"
+        # Default networking (docker0 + iptables): containers and RUN steps need the
+        # bridge. dockerd writes and removes its own pid file.
+        pid=$(start_detached "$log" "$DOCKERD" \
+            -H "unix://$DOCKER_SOCK" \
+            --pidfile "$pidfile")
+    fi
+    local start
+    start=$(now_ms)
+    if ! wait_for 30 "$pid" docker_ok; then
+        show_log_tail "$log"
+        die "dockerd did not answer /_ping with OK within 30 s"
+    fi
+    say "dockerd ready in $(($(now_ms) - start)) ms (pid $pid)"
+}
+
+# ------------------------------------------------------------------------- TLS + auth
+
+# Sets AUTH_CHANGED=1 when it makes new certificates.
+ensure_tls() {
+    if [ -s "$CA_CRT" ] && [ -s "$TLS_DIR/server.crt" ] && [ -s "$TLS_DIR/server.key" ]; then
+        return
+    fi
+    say "making test CA and server certificate in $TLS_DIR"
+    local tmp
+    tmp=$(mktemp -d "$STATE/tls.tmp.XXXXXX")
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+        -subj '/CN=longshore test CA' \
+        -addext 'basicConstraints=critical,CA:TRUE' \
+        -addext 'keyUsage=critical,keyCertSign,cRLSign' \
+        -keyout "$tmp/ca.key" -out "$tmp/ca.crt" 2>/dev/null
+    openssl req -new -newkey rsa:2048 -nodes -sha256 \
+        -subj '/CN=localhost' \
+        -keyout "$tmp/server.key" -out "$tmp/server.csr" 2>/dev/null
+    cat >"$tmp/server.ext" <<'EOF'
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid,issuer
+EOF
+    openssl x509 -req -sha256 -days 3650 -in "$tmp/server.csr" \
+        -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial \
+        -extfile "$tmp/server.ext" -out "$tmp/server.crt" 2>/dev/null
+    openssl verify -CAfile "$tmp/ca.crt" "$tmp/server.crt" >/dev/null
+    chmod 0644 "$tmp/ca.crt" "$tmp/server.crt"
+    chmod 0600 "$tmp/ca.key" "$tmp/server.key"
+    rm -rf "$TLS_DIR"
+    mv "$tmp" "$TLS_DIR"
+    AUTH_CHANGED=1
+}
+
+ensure_ca_trusted_by_dockerd() {
+    # dockerd reads certs.d on every push or pull: no restart needed.
+    local host dest
+    for host in 127.0.0.1:5443 localhost:5443; do
+        dest=$CERTS_D/$host/ca.crt
+        if ! cmp -s "$CA_CRT" "$dest"; then
+            install -D -m 0644 "$CA_CRT" "$dest"
+            say "installed test CA as $dest"
+        fi
+    done
+}
+
+# Sets AUTH_CHANGED=1 when it (re)writes the htpasswd file.
+ensure_htpasswd() {
+    local file=$STATE/registry-auth.htpasswd
+    if [ -s "$file" ] && htpasswd -vb "$file" "$REGISTRY_USER" "$REGISTRY_PASSWORD" >/dev/null 2>&1; then
+        return
+    fi
+    # The registry would make a file with a random user if this one were missing.
+    htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASSWORD" | sed '/^$/d' >"$file.tmp"
+    chmod 0644 "$file.tmp"
+    mv "$file.tmp" "$file"
+    AUTH_CHANGED=1
+}
+
+# ------------------------------------------------------------------------- registries
+
+write_registry_config() { # NAME ADDR
+    local name=$1 addr=$2 config=$STATE/$1.yml
+    {
+        cat <<EOF
+# Written by tests/scripts/services-up.sh
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STATE/$name
+  delete:
+    enabled: true
+http:
+  addr: $addr
+  secret: longshore-test-$name
+EOF
+        if [ "$name" = registry-auth ]; then
+            cat <<EOF
+  tls:
+    certificate: $TLS_DIR/server.crt
+    key: $TLS_DIR/server.key
+auth:
+  htpasswd:
+    realm: longshore-test
+    path: $STATE/registry-auth.htpasswd
+EOF
+        fi
+    } >"$config.tmp"
+    mv "$config.tmp" "$config"
+}
+
+# RESTART=1: the TLS files or the htpasswd file changed; restart our own instance.
+ensure_registry() { # NAME ADDR CHECK_FN RESTART(0|1)
+    local name=$1 addr=$2 check=$3 restart=$4
+    local pidfile=$STATE/$name.pid log=$STATE/$name.log pid
+    write_registry_config "$name" "$addr"
+    if [ "$restart" = 1 ] && pid=$(live_pid "$pidfile" "$REGISTRY_BIN"); then
+        say "$name: certificate or credentials changed, restarting pid $pid"
+        kill "$pid"
+        wait_for 10 "" pid_gone "$pid" || kill -9 "$pid" 2>/dev/null || true
+        rm -f "$pidfile"
+    fi
+    if "$check"; then
+        say "$name already answering on $addr"
+        return
+    fi
+    if pid=$(live_pid "$pidfile" "$REGISTRY_BIN"); then
+        say "$name (pid $pid) is running but not answering yet; waiting"
+    else
+        mkdir -p "$STATE/$name"
+        : >"$log"
+        pid=$(start_detached "$log" "$REGISTRY_BIN" serve "$STATE/$name.yml")
+        printf '%s\n' "$pid" >"$pidfile"
+    fi
+    if ! wait_for 15 "$pid" "$check"; then
+        show_log_tail "$log"
+        die "$name did not become ready on $addr within 15 s"
+    fi
+    say "$name ready on $addr (pid $pid)"
+}
+
+# ------------------------------------------------------------------------- base image
+
+ensure_base_image() {
+    if docker -H "unix://$DOCKER_SOCK" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        say "base image $BASE_IMAGE present"
+        return
+    fi
+    say "importing base image $BASE_IMAGE from $BUSYBOX"
+    local tmp applet
+    tmp=$(mktemp -d "$STATE/base.tmp.XXXXXX")
+    mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc" "$tmp/rootfs/root" "$tmp/rootfs/tmp"
+    chmod 1777 "$tmp/rootfs/tmp"
+    cp -L "$BUSYBOX" "$tmp/rootfs/bin/busybox"
+    for applet in "${BUSYBOX_APPLETS[@]}"; do
+        ln -s busybox "$tmp/rootfs/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$tmp/rootfs/etc/passwd"
+    printf 'root:x:0:\n' >"$tmp/rootfs/etc/group"
+    tar -C "$tmp/rootfs" --owner=0 --group=0 --numeric-owner -cf "$tmp/base.tar" .
+    docker -H "unix://$DOCKER_SOCK" import \
+        --change 'ENV PATH=/bin' \
+        --change 'CMD ["/bin/sh"]' \
+        "$tmp/base.tar" "$BASE_IMAGE" >/dev/null
+    rm -rf "$tmp"
+}
+
+# ------------------------------------------------------------------------------- env
+
+write_env() {
+    local env=$STATE/env
+    # Values are single-quoted so the file can be sourced (the password holds '>' and
+    # '?'); none contains a single quote. Non-shell readers: strip one pair of quotes.
+    cat >"$env.tmp" <<EOF
+DOCKER_HOST='unix://$DOCKER_SOCK'
+LONGSHORE_REGISTRY_PLAIN='$PLAIN_ADDR'
+LONGSHORE_REGISTRY_TLS='$TLS_ADDR'
+LONGSHORE_REGISTRY_USER='$REGISTRY_USER'
+LONGSHORE_REGISTRY_PASSWORD='$REGISTRY_PASSWORD'
+LONGSHORE_REGISTRY_CA='$CA_CRT'
+LONGSHORE_BASE_IMAGE='$BASE_IMAGE'
+EOF
+    if cmp -s "$env.tmp" "$env"; then
+        rm -f "$env.tmp"
+    else
+        mv "$env.tmp" "$env"
+    fi
+}
+
+main() {
+    [ "$(id -u)" -eq 0 ] || die "run as root (dockerd, /etc/docker/certs.d)"
+    check_tools
+    mkdir -p "$STATE"
+    STATE=$(cd "$STATE" && pwd -P)
+    TLS_DIR=$STATE/tls
+    CA_CRT=$TLS_DIR/ca.crt
+
+    ensure_dockerd
+    ensure_tls
+    ensure_ca_trusted_by_dockerd
+    ensure_htpasswd
+    ensure_registry registry-plain "$PLAIN_ADDR" plain_registry_ok 0
+    ensure_registry registry-auth "$TLS_ADDR" tls_registry_ok "$AUTH_CHANGED"
+    ensure_base_image
+    write_env
+
+    cat <<EOF
+
+Longshore test services (state in $STATE; stop with tests/scripts/services-down.sh):
+  dockerd        unix://$DOCKER_SOCK  (log $STATE/dockerd.log if started here)
+  registry plain http://$PLAIN_ADDR     no auth
+  registry TLS   https://$TLS_ADDR    user $REGISTRY_USER, CA $CA_CRT
+  base image     $BASE_IMAGE
+Environment for tests:  set -a; . $STATE/env; set +a
+EOF
+}
+
+main "$@"
