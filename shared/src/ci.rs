@@ -35,9 +35,19 @@ impl Ci {
             branch: get(&["DRONE_COMMIT_BRANCH", "DRONE_BRANCH", "CI_COMMIT_BRANCH"]),
             tag: get(&["DRONE_TAG", "CI_COMMIT_TAG"]),
             default_branch: get(&["DRONE_REPO_BRANCH", "CI_REPO_DEFAULT_BRANCH"]),
-            build_number: get(&["DRONE_BUILD_NUMBER", "CI_PIPELINE_NUMBER", "CI_BUILD_NUMBER", "HARNESS_BUILD_ID"]),
+            build_number: get(&[
+                "DRONE_BUILD_NUMBER",
+                "CI_PIPELINE_NUMBER",
+                "CI_BUILD_NUMBER",
+                "HARNESS_BUILD_ID",
+            ]),
             repo_link: get(&["DRONE_REPO_LINK", "CI_REPO_URL", "CI_REPO_LINK"]),
-            remote_url: get(&["DRONE_REMOTE_URL", "DRONE_GIT_HTTP_URL", "CI_REPO_CLONE_URL", "CI_REMOTE_URL"]),
+            remote_url: get(&[
+                "DRONE_REMOTE_URL",
+                "DRONE_GIT_HTTP_URL",
+                "CI_REPO_CLONE_URL",
+                "CI_REMOTE_URL",
+            ]),
         };
         if ci.commit_sha.is_empty() {
             ci.commit_sha = "00000000".into();
@@ -77,7 +87,10 @@ mod tests {
 
     #[test]
     fn woodpecker_variables_and_defaults() {
-        let env = Env::from_pairs([("CI_COMMIT_TAG", "v2.0.0"), ("CI_REPO_DEFAULT_BRANCH", "trunk")]);
+        let env = Env::from_pairs([
+            ("CI_COMMIT_TAG", "v2.0.0"),
+            ("CI_REPO_DEFAULT_BRANCH", "trunk"),
+        ]);
         let ci = Ci::from_env(&env);
         assert_eq!(ci.commit_sha, "00000000");
         assert_eq!(ci.commit_ref, "refs/tags/v2.0.0");

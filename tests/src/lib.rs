@@ -1,1 +1,316 @@
+//! The harness of the end-to-end tests: where the real local services are (written by
+//! `tests/scripts/services-up.sh` to `$LONGSHORE_STATE/env`), a builder that runs a plugin binary
+//! exactly as a runner does (a clean environment of `PLUGIN_*`/`DRONE_*` variables and a working
+//! directory), and a small client of the registry HTTP API to check what landed.
+//!
+//! Services missing: with `CI=true` the test fails; elsewhere it is skipped with a message.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Where the local services listen.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// `unix:///var/run/docker.sock`.
+    pub docker_host: String,
+    /// Plain HTTP registry `127.0.0.1:5000`, no auth.
+    pub registry_plain: String,
+    /// TLS registry `127.0.0.1:5443` with htpasswd auth.
+    pub registry_tls: String,
+    /// User of the TLS registry.
+    pub user: String,
+    /// Password of the TLS registry.
+    pub password: String,
+    /// CA certificate of the TLS registry.
+    pub ca: PathBuf,
+    /// A local base image (no pulls are possible here).
+    pub base_image: String,
+}
+
+/// The services, or `None` (with a message) when they are not running and this is not CI.
+pub fn services() -> Option<Services> {
+    let state =
+        std::env::var("LONGSHORE_STATE").unwrap_or_else(|_| "/tmp/longshore-services".into());
+    let path = Path::new(&state).join("env");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        let msg = format!(
+            "{} is missing: run tests/scripts/services-up.sh",
+            path.display()
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("skipped: {msg}");
+        return None;
+    };
+    let vars: BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.trim().trim_matches('\'').to_string(),
+            )
+        })
+        .collect();
+    let get = |k: &str| {
+        vars.get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("{k} missing from {}", path.display()))
+    };
+    Some(Services {
+        docker_host: get("DOCKER_HOST"),
+        registry_plain: get("LONGSHORE_REGISTRY_PLAIN"),
+        registry_tls: get("LONGSHORE_REGISTRY_TLS"),
+        user: get("LONGSHORE_REGISTRY_USER"),
+        password: get("LONGSHORE_REGISTRY_PASSWORD"),
+        ca: PathBuf::from(get("LONGSHORE_REGISTRY_CA")),
+        base_image: get("LONGSHORE_BASE_IMAGE"),
+    })
+}
+
+/// Returns early from a test when the services are not there (and this is not CI).
+#[macro_export]
+macro_rules! require_services {
+    () => {
+        match $crate::services() {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+/// Path of a plugin binary, built by `cargo build --workspace` in the same profile as the tests.
+pub fn plugin_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/longshore-<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join(format!("longshore-{name}"));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        bin.display()
+    );
+    bin
+}
+
+/// A plugin run, configured like a CI runner configures a step.
+pub struct Plugin {
+    cmd: Command,
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Both streams.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Panics with the output unless the run succeeded.
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(self.code, 0, "plugin failed:\n{}", self.output());
+        self
+    }
+
+    /// Panics unless the run failed with exit 1.
+    pub fn assert_failure(&self) -> &Self {
+        assert_eq!(self.code, 1, "expected exit 1:\n{}", self.output());
+        self
+    }
+}
+
+impl Plugin {
+    /// `longshore-<name>` in `workdir` with an empty environment but `PATH` and `HOME`.
+    pub fn new(name: &str, workdir: &Path) -> Self {
+        let mut cmd = Command::new(plugin_bin(name));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "HOME",
+                std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+            )
+            .current_dir(workdir);
+        Plugin { cmd }
+    }
+
+    /// Sets a variable.
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    /// Sets many variables.
+    pub fn envs<'a>(mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        for (k, v) in vars {
+            self.cmd.env(k, v);
+        }
+        self
+    }
+
+    /// Puts `dir` first in `PATH` (fake programs).
+    pub fn path_prepend(mut self, dir: &Path) -> Self {
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        self.cmd.env("PATH", path);
+        self
+    }
+
+    /// Runs to completion.
+    pub fn run(mut self) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = self.cmd.output().expect("run plugin");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+}
+
+/// A unique, valid repository path component for one test.
+pub fn unique(prefix: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{:x}", std::process::id(), n & 0xffff_ffff)
+}
+
+/// A client of a registry's HTTP API (`/v2/…`), to check what a push stored.
+pub struct Registry {
+    base: String,
+    client: reqwest::blocking::Client,
+    auth: Option<(String, String)>,
+}
+
+const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+
+impl Registry {
+    /// The plain registry.
+    pub fn plain(s: &Services) -> Self {
+        Registry {
+            base: format!("http://{}", s.registry_plain),
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            auth: None,
+        }
+    }
+
+    /// The TLS registry, trusting the test CA, with the test login.
+    pub fn tls(s: &Services) -> Self {
+        let ca = std::fs::read(&s.ca).expect("read CA");
+        let cert = reqwest::Certificate::from_pem(&ca).expect("CA pem");
+        Registry {
+            base: format!("https://{}", s.registry_tls),
+            client: reqwest::blocking::Client::builder()
+                .add_root_certificate(cert)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            auth: Some((s.user.clone(), s.password.clone())),
+        }
+    }
+
+    fn get(&self, path: &str) -> reqwest::blocking::Response {
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Accept", MANIFEST_TYPES);
+        if let Some((u, p)) = &self.auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        req.send().expect("registry request")
+    }
+
+    /// The tags of a repository, sorted; `None` when the repository does not exist.
+    pub fn tags(&self, repo: &str) -> Option<Vec<String>> {
+        let r = self.get(&format!("/v2/{repo}/tags/list"));
+        if r.status() == 404 {
+            return None;
+        }
+        assert!(r.status().is_success(), "tags/list {repo}: {}", r.status());
+        let v: serde_json::Value = r.json().expect("json");
+        let mut tags: Vec<String> = v["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        tags.sort();
+        Some(tags)
+    }
+
+    /// The digest the registry reports for `repo:tag` (`Docker-Content-Digest`).
+    pub fn digest(&self, repo: &str, tag: &str) -> String {
+        let r = self.get(&format!("/v2/{repo}/manifests/{tag}"));
+        assert!(
+            r.status().is_success(),
+            "manifest {repo}:{tag}: {}",
+            r.status()
+        );
+        r.headers()["docker-content-digest"]
+            .to_str()
+            .expect("digest")
+            .to_string()
+    }
+
+    /// The image configuration (labels, history, env) of `repo:tag`.
+    pub fn config(&self, repo: &str, tag: &str) -> serde_json::Value {
+        let r = self.get(&format!("/v2/{repo}/manifests/{tag}"));
+        assert!(r.status().is_success());
+        let manifest: serde_json::Value = r.json().expect("manifest");
+        let digest = manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest");
+        self.get(&format!("/v2/{repo}/blobs/{digest}"))
+            .json()
+            .expect("config json")
+    }
+}
+
+/// Runs the docker CLI (test verification only; the plugins never use it).
+pub fn docker_cli(s: &Services, args: &[&str]) -> Run {
+    let out = Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", &s.docker_host)
+        .output()
+        .expect("docker CLI");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Writes files into a directory: `(relative path, content)`.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, content) in files {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, content).expect("write");
+    }
+}

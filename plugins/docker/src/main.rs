@@ -30,7 +30,10 @@ fn main() -> ExitCode {
         _ => {}
     }
     let env = Env::from_process();
-    telemetry::init(env.string(&["PLUGIN_DEBUG", "DOCKER_LAUNCH_DEBUG"]).is_some_and(|v| v == "true" || v == "1"));
+    telemetry::init(
+        env.string(&["PLUGIN_DEBUG", "DOCKER_LAUNCH_DEBUG"])
+            .is_some_and(|v| v == "true" || v == "1"),
+    );
     match run(env) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -42,7 +45,11 @@ fn main() -> ExitCode {
 
 fn run(env: Env) -> Result<(), longshore_core::Error> {
     let env = env.with_env_file()?;
-    for (name, guess) in settings::unknown_variables(&env, &[DockerSettings::SETTINGS], docker::settings::OTHER_KNOWN) {
+    for (name, guess) in settings::unknown_variables(
+        &env,
+        &[DockerSettings::SETTINGS],
+        docker::settings::OTHER_KNOWN,
+    ) {
         match guess {
             Some(g) => warn!("{name} is not a setting of this plugin (did you mean {g}?)"),
             None => warn!("{name} is not a setting of this plugin; ignored"),
@@ -50,7 +57,9 @@ fn run(env: Env) -> Result<(), longshore_core::Error> {
     }
     let s = DockerSettings::load(&env)?;
     let ci = Ci::from_env(&env);
-    let cwd = std::env::current_dir().map_err(|e| settings::SettingsError::invalid("PWD", format!("no working directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        settings::SettingsError::invalid("PWD", format!("no working directory: {e}"))
+    })?;
     let cfg = match docker::prepare(s, &env, &ci, &cwd)? {
         Prepared::Skip(reason) => {
             info!("{reason}");

@@ -133,10 +133,10 @@ pub fn fix_registry_headers(mut req: bollard::BollardRequest) -> bollard::Bollar
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.contains(['+', '/']))
             .map(|v| v.replace('+', "-").replace('/', "_"));
-        if let Some(fixed) = fixed {
-            if let Ok(value) = http::HeaderValue::from_str(&fixed) {
-                req.headers_mut().insert(name, value);
-            }
+        if let Some(fixed) = fixed
+            && let Ok(value) = http::HeaderValue::from_str(&fixed)
+        {
+            req.headers_mut().insert(name, value);
         }
     }
     req
@@ -162,9 +162,21 @@ mod tests {
 
     #[test]
     fn config_json_errors() {
-        assert!(parse_config_json("{").unwrap_err().contains("not valid JSON"));
-        assert!(parse_config_json(r#"{"credsStore":"x"}"#).unwrap_err().contains("credential helpers"));
-        assert!(parse_config_json(r#"{"auths":{"a":{"auth":"!!"}}}"#).unwrap_err().contains("not base64"));
+        assert!(
+            parse_config_json("{")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            parse_config_json(r#"{"credsStore":"x"}"#)
+                .unwrap_err()
+                .contains("credential helpers")
+        );
+        assert!(
+            parse_config_json(r#"{"auths":{"a":{"auth":"!!"}}}"#)
+                .unwrap_err()
+                .contains("not base64")
+        );
     }
 
     #[test]

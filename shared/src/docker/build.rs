@@ -18,11 +18,20 @@ use super::config::{BuildConfig, SecretValue};
 use super::context;
 
 /// Builds the image and tags it `tag`; returns the image id.
-pub async fn build(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: &str) -> Result<String, DockerError> {
+pub async fn build(
+    docker: &Docker,
+    cfg: &BuildConfig,
+    creds: &Credentials,
+    tag: &str,
+) -> Result<String, DockerError> {
     for image in &cfg.cache_from {
         pull_cache_image(docker, image, creds).await;
     }
-    let ctx = context::pack(&cfg.context, &cfg.dockerfile, cfg.compress && !cfg.uses_buildkit())?;
+    let ctx = context::pack(
+        &cfg.context,
+        &cfg.dockerfile,
+        cfg.compress && !cfg.uses_buildkit(),
+    )?;
     info!(files = ctx.files, bytes = ctx.tar.len(), "context packed");
     if cfg.uses_buildkit() {
         buildkit(docker, cfg, creds, tag, ctx).await
@@ -31,9 +40,23 @@ pub async fn build(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag:
     }
 }
 
-async fn legacy(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: &str, ctx: context::Context) -> Result<String, DockerError> {
-    let args: HashMap<&str, &str> = cfg.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let labels: HashMap<&str, &str> = cfg.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+async fn legacy(
+    docker: &Docker,
+    cfg: &BuildConfig,
+    creds: &Credentials,
+    tag: &str,
+    ctx: context::Context,
+) -> Result<String, DockerError> {
+    let args: HashMap<&str, &str> = cfg
+        .build_args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let labels: HashMap<&str, &str> = cfg
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut opts = BuildImageOptionsBuilder::default()
         .dockerfile(&ctx.dockerfile)
         .t(tag)
@@ -83,10 +106,10 @@ async fn legacy(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: &s
             debug!("  {status}");
         }
         // One aux per finished stage: the last one is the image (bollard-facts §1).
-        if let Some(BuildInfoAux::Default(id)) = &info.aux {
-            if let Some(id) = &id.id {
-                image_id = Some(id.clone());
-            }
+        if let Some(BuildInfoAux::Default(id)) = &info.aux
+            && let Some(id) = &id.id
+        {
+            image_id = Some(id.clone());
         }
     }
     match image_id {
@@ -95,8 +118,17 @@ async fn legacy(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: &s
     }
 }
 
-async fn buildkit(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: &str, ctx: context::Context) -> Result<String, DockerError> {
-    use bollard::grpc::build::{ImageBuildFrontendOptions, ImageBuildHostIp, ImageBuildLoadInput, ImageBuildPlatform, SecretSource};
+async fn buildkit(
+    docker: &Docker,
+    cfg: &BuildConfig,
+    creds: &Credentials,
+    tag: &str,
+    ctx: context::Context,
+) -> Result<String, DockerError> {
+    use bollard::grpc::build::{
+        ImageBuildFrontendOptions, ImageBuildHostIp, ImageBuildLoadInput, ImageBuildPlatform,
+        SecretSource,
+    };
     use bollard::grpc::driver::Build as _;
     use bollard::grpc::driver::moby::Moby;
 
@@ -105,7 +137,11 @@ async fn buildkit(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: 
     let dir = tempfile::Builder::new()
         .prefix("longshore-secrets-")
         .tempdir()
-        .map_err(|e| DockerError::Build(format!("cannot create a private directory for secrets: {e}")))?;
+        .map_err(|e| {
+            DockerError::Build(format!(
+                "cannot create a private directory for secrets: {e}"
+            ))
+        })?;
     let mut opts = ImageBuildFrontendOptions::builder()
         .dockerfile(Path::new(&ctx.dockerfile))
         .pull(cfg.pull)
@@ -114,9 +150,12 @@ async fn buildkit(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: 
         let path = match &s.source {
             SecretValue::File(p) => p.clone(),
             SecretValue::Value(v) => {
-                let p = dir.path().join(format!("secret-{}", super::random_suffix()));
-                write_private(&p, v.expose().as_bytes())
-                    .map_err(|e| DockerError::Build(format!("cannot write secret {}: {e}", s.id)))?;
+                let p = dir
+                    .path()
+                    .join(format!("secret-{}", super::random_suffix()));
+                write_private(&p, v.expose().as_bytes()).map_err(|e| {
+                    DockerError::Build(format!("cannot write secret {}: {e}", s.id))
+                })?;
                 p
             }
         };
@@ -140,21 +179,32 @@ async fn buildkit(docker: &Docker, cfg: &BuildConfig, creds: &Credentials, tag: 
         });
     }
     for h in &cfg.add_hosts {
-        if let Some((host, ip)) = h.split_once(':') {
-            if let Ok(ip) = ip.parse() {
-                opts = opts.extrahost(&ImageBuildHostIp { host: host.to_string(), ip });
-            }
+        if let Some((host, ip)) = h.split_once(':')
+            && let Ok(ip) = ip.parse()
+        {
+            opts = opts.extrahost(&ImageBuildHostIp {
+                host: host.to_string(),
+                ip,
+            });
         }
     }
     if !cfg.cache_from.is_empty() {
         warn!("PLUGIN_CACHE_FROM is not used by the BuildKit build (only by the legacy builder)");
     }
     let creds_map = creds.build_map();
-    let creds_ref: HashMap<&str, bollard::auth::DockerCredentials> =
-        creds_map.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let creds_ref: HashMap<&str, bollard::auth::DockerCredentials> = creds_map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
     info!("BuildKit session (output is not streamed by this builder)");
     Moby::new(docker)
-        .docker_build(tag, opts.build(), ImageBuildLoadInput::Upload(ctx.tar.into()), Some(creds_ref), None)
+        .docker_build(
+            tag,
+            opts.build(),
+            ImageBuildLoadInput::Upload(ctx.tar.into()),
+            Some(creds_ref),
+            None,
+        )
         .await
         .map_err(|e| DockerError::Build(format!("{e}: {e:?}")))?;
     drop(dir);
@@ -176,9 +226,17 @@ async fn inspect_id(docker: &Docker, tag: &str) -> Result<String, DockerError> {
     docker
         .inspect_image(tag)
         .await
-        .map_err(|e| DockerError::Image { op: "inspect", image: tag.into(), reason: e.to_string() })?
+        .map_err(|e| DockerError::Image {
+            op: "inspect",
+            image: tag.into(),
+            reason: e.to_string(),
+        })?
         .id
-        .ok_or_else(|| DockerError::Image { op: "inspect", image: tag.into(), reason: "no image id".into() })
+        .ok_or_else(|| DockerError::Image {
+            op: "inspect",
+            image: tag.into(),
+            reason: "no image id".into(),
+        })
 }
 
 /// Pre-pulls a cache image; a failure is only a warning (as the anchor).
@@ -186,10 +244,21 @@ async fn pull_cache_image(docker: &Docker, image: &str, creds: &Credentials) {
     use bollard::query_parameters::CreateImageOptionsBuilder;
     let host = super::reference::split_host(image).0.unwrap_or("docker.io");
     let auth = creds.for_host(host).map(|a| a.to_docker());
-    let mut s = docker.create_image(Some(CreateImageOptionsBuilder::default().from_image(image).build()), None, auth);
+    let mut s = docker.create_image(
+        Some(
+            CreateImageOptionsBuilder::default()
+                .from_image(image)
+                .build(),
+        ),
+        None,
+        auth,
+    );
     while let Some(item) = s.next().await {
         if let Err(e) = item {
-            warn!("could not pull cache image {image}: {}; ignoring", stream_error(e));
+            warn!(
+                "could not pull cache image {image}: {}; ignoring",
+                stream_error(e)
+            );
             return;
         }
     }
@@ -200,7 +269,10 @@ async fn pull_cache_image(docker: &Docker, image: &str, creds: &Credentials) {
 pub(crate) fn stream_error(e: bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerStreamError { error } => error,
-        bollard::errors::Error::DockerResponseServerError { status_code, message } => format!("{message} (HTTP {status_code})"),
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{message} (HTTP {status_code})"),
         other => other.to_string(),
     }
 }

@@ -133,7 +133,12 @@ pub enum Prepared {
 }
 
 /// Checks every setting and builds the run. `cwd` is the working directory (the workspace).
-pub fn prepare(s: DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Prepared, SettingsError> {
+pub fn prepare(
+    s: DockerSettings,
+    env: &Env,
+    ci: &Ci,
+    cwd: &Path,
+) -> Result<Prepared, SettingsError> {
     for (var, why) in UNSUPPORTED {
         if env.string(&[var]).is_some() {
             return Err(SettingsError::invalid(*var, *why));
@@ -153,7 +158,7 @@ pub fn prepare(s: DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Prep
             reason: "push-only pushes and dry run does not".into(),
         });
     }
-    if s.ssh_agent_key.expose().trim().len() > 0 {
+    if !s.ssh_agent_key.expose().trim().is_empty() {
         return Err(SettingsError::invalid(
             "PLUGIN_SSH_AGENT_KEY",
             "SSH agent forwarding is not supported yet; use PLUGIN_SECRETS_FROM_FILE for a key the build reads",
@@ -168,23 +173,37 @@ pub fn prepare(s: DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Prep
                 ci.commit_ref, ci.default_branch
             )));
         }
-        tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix)
-            .map_err(|e| SettingsError::invalid("PLUGIN_AUTO_TAG", format!("cannot compute tags from ref '{}': {e}", ci.commit_ref)))?
+        tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix).map_err(|e| {
+            SettingsError::invalid(
+                "PLUGIN_AUTO_TAG",
+                format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
+            )
+        })?
     } else if !env.is_set(&["PLUGIN_TAG", "PLUGIN_TAGS"]) && cwd.join(".tags").is_file() {
         let text = std::fs::read_to_string(cwd.join(".tags"))
             .map_err(|e| SettingsError::invalid(".tags", format!("cannot read: {e}")))?;
         let list = <List as crate::settings::Value>::parse(&text)
             .map_err(|e| SettingsError::invalid(".tags", e))?;
-        if list.is_empty() { vec!["latest".to_string()] } else { list.0 }
+        if list.is_empty() {
+            vec!["latest".to_string()]
+        } else {
+            list.0
+        }
     } else {
         s.tags.0.clone()
     };
-    let tags_var = if s.auto_tag { "PLUGIN_AUTO_TAG" } else { "PLUGIN_TAGS" };
+    let tags_var = if s.auto_tag {
+        "PLUGIN_AUTO_TAG"
+    } else {
+        "PLUGIN_TAGS"
+    };
     let mut clean: Vec<String> = Vec::new();
     for t in tags {
         let t = match tags::sanitize_build_metadata(&t) {
             Some(fixed) => {
-                warn!("tag '{t}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'");
+                warn!(
+                    "tag '{t}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'"
+                );
                 fixed
             }
             None => t,
@@ -192,7 +211,9 @@ pub fn prepare(s: DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Prep
         if !tags::is_valid_tag(&t) {
             return Err(SettingsError::invalid(
                 tags_var,
-                format!("'{t}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)"),
+                format!(
+                    "'{t}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)"
+                ),
             ));
         }
         if !clean.contains(&t) {
@@ -244,22 +265,40 @@ pub fn prepare(s: DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Prep
 }
 
 fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, SettingsError> {
-    let host = env.string(&["DOCKER_HOST"]).unwrap_or_else(|| DEFAULT_HOST.to_string());
-    if !["unix://", "tcp://", "http://", "https://"].iter().any(|p| host.starts_with(p)) {
-        return Err(SettingsError::invalid("DOCKER_HOST", format!("'{host}' is not unix://, tcp:// or https://")));
+    let host = env
+        .string(&["DOCKER_HOST"])
+        .unwrap_or_else(|| DEFAULT_HOST.to_string());
+    if !["unix://", "tcp://", "http://", "https://"]
+        .iter()
+        .any(|p| host.starts_with(p))
+    {
+        return Err(SettingsError::invalid(
+            "DOCKER_HOST",
+            format!("'{host}' is not unix://, tcp:// or https://"),
+        ));
     }
-    let mut args = vec![format!("--data-root={}", s.storage_path), format!("--host={host}")];
+    let mut args = vec![
+        format!("--data-root={}", s.storage_path),
+        format!("--host={host}"),
+    ];
     if Path::new("/etc/docker/default.json").is_file() {
         args.push("--seccomp-profile=/etc/docker/default.json".into());
     }
     let flag = |var: &str, name: &str, v: &str| -> Result<String, SettingsError> {
         if v.starts_with('-') || v.contains(char::is_whitespace) {
-            return Err(SettingsError::invalid(var, format!("'{v}' is not a valid value")));
+            return Err(SettingsError::invalid(
+                var,
+                format!("'{v}' is not a valid value"),
+            ));
         }
         Ok(format!("--{name}={v}"))
     };
     if !s.storage_driver.is_empty() {
-        args.push(flag("PLUGIN_STORAGE_DRIVER", "storage-driver", &s.storage_driver)?);
+        args.push(flag(
+            "PLUGIN_STORAGE_DRIVER",
+            "storage-driver",
+            &s.storage_driver,
+        )?);
     }
     let mut insecure: Vec<String> = s.insecure_registries.0.clone();
     if s.insecure && !s.registry.is_empty() {
@@ -279,7 +318,10 @@ fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, Settings
     }
     for d in &s.custom_dns.0 {
         if d.parse::<std::net::IpAddr>().is_err() {
-            return Err(SettingsError::invalid("PLUGIN_CUSTOM_DNS", format!("'{d}' is not an IP address")));
+            return Err(SettingsError::invalid(
+                "PLUGIN_CUSTOM_DNS",
+                format!("'{d}' is not an IP address"),
+            ));
         }
         args.push(format!("--dns={d}"));
     }
@@ -288,14 +330,21 @@ fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, Settings
     }
     if !s.mtu.is_empty() {
         if s.mtu.parse::<u32>().is_err() {
-            return Err(SettingsError::invalid("PLUGIN_MTU", format!("'{}' is not a whole number", s.mtu)));
+            return Err(SettingsError::invalid(
+                "PLUGIN_MTU",
+                format!("'{}' is not a whole number", s.mtu),
+            ));
         }
         args.push(format!("--mtu={}", s.mtu));
     }
     if s.experimental {
         args.push("--experimental".into());
     }
-    let secs = if s.daemon_retry_count <= 0 { 15 } else { s.daemon_retry_count as u64 };
+    let secs = if s.daemon_retry_count <= 0 {
+        15
+    } else {
+        s.daemon_retry_count as u64
+    };
     Ok(DaemonConfig {
         start: !s.daemon_off,
         host,
@@ -306,15 +355,25 @@ fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, Settings
 }
 
 fn credentials(s: &DockerSettings, repo: &Repository) -> Result<Credentials, SettingsError> {
-    let mut creds = Credentials { push_source: "none (anonymous)", ..Default::default() };
+    let mut creds = Credentials {
+        push_source: "none (anonymous)",
+        ..Default::default()
+    };
     if !s.config.is_empty() {
-        creds.pull = parse_config_json(s.config.expose()).map_err(|e| SettingsError::invalid("PLUGIN_CONFIG", e))?;
+        creds.pull = parse_config_json(s.config.expose())
+            .map_err(|e| SettingsError::invalid("PLUGIN_CONFIG", e))?;
     }
     if !s.base_image_registry.is_empty() {
         if s.base_image_password.is_empty() {
-            warn!("PLUGIN_BASE_IMAGE_REGISTRY is set without a password: base images are pulled anonymously");
+            warn!(
+                "PLUGIN_BASE_IMAGE_REGISTRY is set without a password: base images are pulled anonymously"
+            );
         } else {
-            creds.pull.push(RegistryAuth::basic(&s.base_image_registry, &s.base_image_username, s.base_image_password.clone()));
+            creds.pull.push(RegistryAuth::basic(
+                &s.base_image_registry,
+                &s.base_image_username,
+                s.base_image_password.clone(),
+            ));
         }
     }
     if !s.password.is_empty() {
@@ -324,10 +383,18 @@ fn credentials(s: &DockerSettings, repo: &Repository) -> Result<Credentials, Set
                 hint: "PLUGIN_PASSWORD is set, so the registry user name is needed too".into(),
             });
         }
-        creds.push = Some(RegistryAuth::basic(&repo.host, &s.username, s.password.clone()));
+        creds.push = Some(RegistryAuth::basic(
+            &repo.host,
+            &s.username,
+            s.password.clone(),
+        ));
         creds.push_source = "PLUGIN_USERNAME/PLUGIN_PASSWORD";
     } else if !s.access_token.is_empty() {
-        creds.push = Some(RegistryAuth::basic(&repo.host, "oauth2accesstoken", s.access_token.clone()));
+        creds.push = Some(RegistryAuth::basic(
+            &repo.host,
+            "oauth2accesstoken",
+            s.access_token.clone(),
+        ));
         creds.push_source = "ACCESS_TOKEN";
     } else if let Some(a) = creds.for_host(&repo.host).cloned() {
         creds.push = Some(a);
@@ -336,16 +403,34 @@ fn credentials(s: &DockerSettings, repo: &Repository) -> Result<Credentials, Set
     Ok(creds)
 }
 
-fn build_config(s: &DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<BuildConfig, SettingsError> {
+fn build_config(
+    s: &DockerSettings,
+    env: &Env,
+    ci: &Ci,
+    cwd: &Path,
+) -> Result<BuildConfig, SettingsError> {
     let context = cwd.join(&s.context);
     if !context.is_dir() {
-        return Err(SettingsError::invalid("PLUGIN_CONTEXT", format!("{} is not a directory", context.display())));
+        return Err(SettingsError::invalid(
+            "PLUGIN_CONTEXT",
+            format!("{} is not a directory", context.display()),
+        ));
     }
     let dockerfile = cwd.join(&s.dockerfile);
-    if let Err(e) = std::fs::File::open(&dockerfile).and_then(|f| f.metadata()).and_then(|m| {
-        if m.is_file() { Ok(()) } else { Err(std::io::Error::other("not a file")) }
-    }) {
-        return Err(SettingsError::invalid("PLUGIN_DOCKERFILE", format!("cannot read {}: {e}", dockerfile.display())));
+    if let Err(e) = std::fs::File::open(&dockerfile)
+        .and_then(|f| f.metadata())
+        .and_then(|m| {
+            if m.is_file() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("not a file"))
+            }
+        })
+    {
+        return Err(SettingsError::invalid(
+            "PLUGIN_DOCKERFILE",
+            format!("cannot read {}: {e}", dockerfile.display()),
+        ));
     }
 
     // Build args: user args, then proxy variables, then build_args_from_env (the anchor's order).
@@ -358,7 +443,10 @@ fn build_config(s: &DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Bu
     for a in user_args {
         match a.split_once('=') {
             Some((k, _)) if k.trim().is_empty() => {
-                return Err(SettingsError::invalid(var, format!("'{a}' has no name before '='")));
+                return Err(SettingsError::invalid(
+                    var,
+                    format!("'{a}' has no name before '='"),
+                ));
             }
             Some((k, v)) => args.push((k.trim().to_string(), v.to_string())),
             // `--build-arg NAME` takes the value from the environment, like the docker CLI.
@@ -389,7 +477,10 @@ fn build_config(s: &DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Bu
             continue;
         };
         // Exact names, not the anchor's prefix match (its FOO_BAR=x hid FOO).
-        if [name.as_str(), &upper, &harness].iter().any(|k| has(&args, k)) {
+        if [name.as_str(), &upper, &harness]
+            .iter()
+            .any(|k| has(&args, k))
+        {
             continue;
         }
         args.push((name.clone(), v.clone()));
@@ -400,9 +491,19 @@ fn build_config(s: &DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Bu
 
     let mut labels = BTreeMap::new();
     if s.auto_label {
-        labels.insert("org.opencontainers.image.created".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        labels.insert("org.opencontainers.image.revision".into(), ci.commit_sha.clone());
-        let url = if s.repo_link.is_empty() { &ci.repo_link } else { &s.repo_link };
+        labels.insert(
+            "org.opencontainers.image.created".into(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        labels.insert(
+            "org.opencontainers.image.revision".into(),
+            ci.commit_sha.clone(),
+        );
+        let url = if s.repo_link.is_empty() {
+            &ci.repo_link
+        } else {
+            &s.repo_link
+        };
         // An empty label says nothing and costs a build step.
         for (k, v) in [("source", &ci.remote_url), ("url", url)] {
             if !v.is_empty() {
@@ -411,13 +512,19 @@ fn build_config(s: &DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Bu
         }
         for l in &s.label_schema.0 {
             let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            labels.insert(format!("org.opencontainers.image.{}", k.trim()), v.to_string());
+            labels.insert(
+                format!("org.opencontainers.image.{}", k.trim()),
+                v.to_string(),
+            );
         }
     }
     for l in &s.custom_labels.0 {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         if k.trim().is_empty() {
-            return Err(SettingsError::invalid("PLUGIN_CUSTOM_LABELS", format!("'{l}' has no label name")));
+            return Err(SettingsError::invalid(
+                "PLUGIN_CUSTOM_LABELS",
+                format!("'{l}' has no label name"),
+            ));
         }
         labels.insert(k.trim().to_string(), v.to_string());
     }
@@ -430,31 +537,62 @@ fn build_config(s: &DockerSettings, env: &Env, ci: &Ci, cwd: &Path) -> Result<Bu
         let (id, var) = entry
             .split_once('=')
             .filter(|(id, var)| !id.trim().is_empty() && !var.trim().is_empty())
-            .ok_or_else(|| SettingsError::invalid("PLUGIN_SECRETS_FROM_ENV", format!("'{entry}' is not id=ENV_VAR")))?;
-        let value = env
-            .get(var.trim())
-            .ok_or_else(|| SettingsError::invalid("PLUGIN_SECRETS_FROM_ENV", format!("{} is not set", var.trim())))?;
-        secrets.push(BuildSecret { id: id.trim().into(), source: SecretValue::Value(Secret::new(value)) });
+            .ok_or_else(|| {
+                SettingsError::invalid(
+                    "PLUGIN_SECRETS_FROM_ENV",
+                    format!("'{entry}' is not id=ENV_VAR"),
+                )
+            })?;
+        let value = env.get(var.trim()).ok_or_else(|| {
+            SettingsError::invalid(
+                "PLUGIN_SECRETS_FROM_ENV",
+                format!("{} is not set", var.trim()),
+            )
+        })?;
+        secrets.push(BuildSecret {
+            id: id.trim().into(),
+            source: SecretValue::Value(Secret::new(value)),
+        });
     }
     for entry in &s.secrets_from_file.0 {
         let (id, path) = entry
             .split_once('=')
             .filter(|(id, p)| !id.trim().is_empty() && !p.trim().is_empty())
-            .ok_or_else(|| SettingsError::invalid("PLUGIN_SECRETS_FROM_FILE", format!("'{entry}' is not id=/path")))?;
-        secrets.push(BuildSecret { id: id.trim().into(), source: secret_file("PLUGIN_SECRETS_FROM_FILE", &cwd.join(path.trim()))? });
+            .ok_or_else(|| {
+                SettingsError::invalid(
+                    "PLUGIN_SECRETS_FROM_FILE",
+                    format!("'{entry}' is not id=/path"),
+                )
+            })?;
+        secrets.push(BuildSecret {
+            id: id.trim().into(),
+            source: secret_file("PLUGIN_SECRETS_FROM_FILE", &cwd.join(path.trim()))?,
+        });
     }
 
     let platform = (!s.platform.is_empty()).then(|| s.platform.clone());
     if let Some(p) = &platform {
         let parts: Vec<&str> = p.split('/').collect();
-        if !(2..=3).contains(&parts.len()) || parts.iter().any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
-            return Err(SettingsError::invalid("PLUGIN_PLATFORM", format!("'{p}' is not os/arch[/variant]")));
+        if !(2..=3).contains(&parts.len())
+            || parts
+                .iter()
+                .any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return Err(SettingsError::invalid(
+                "PLUGIN_PLATFORM",
+                format!("'{p}' is not os/arch[/variant]"),
+            ));
         }
     }
     for h in &s.add_host.0 {
-        let ok = h.split_once(':').is_some_and(|(host, ip)| !host.is_empty() && (ip.parse::<std::net::IpAddr>().is_ok() || ip == "host-gateway"));
+        let ok = h.split_once(':').is_some_and(|(host, ip)| {
+            !host.is_empty() && (ip.parse::<std::net::IpAddr>().is_ok() || ip == "host-gateway")
+        });
         if !ok {
-            return Err(SettingsError::invalid("PLUGIN_ADD_HOST", format!("'{h}' is not host:ip")));
+            return Err(SettingsError::invalid(
+                "PLUGIN_ADD_HOST",
+                format!("'{h}' is not host:ip"),
+            ));
         }
     }
     let squash = if s.squash && !s.experimental {
@@ -493,20 +631,30 @@ fn parse_raw_secret(raw: &str, env: &Env, cwd: &Path) -> Result<BuildSecret, Set
             Some(("src" | "source", v)) => src = Some(v.trim().to_string()),
             Some(("env", v)) => var = Some(v.trim().to_string()),
             Some(("type", "file" | "env")) => {}
-            _ => return Err(SettingsError::invalid(VAR, format!("'{part}' is not one of id=, src=, env=, type="))),
+            _ => {
+                return Err(SettingsError::invalid(
+                    VAR,
+                    format!("'{part}' is not one of id=, src=, env=, type="),
+                ));
+            }
         }
     }
-    let id = id.filter(|i| !i.is_empty()).ok_or_else(|| SettingsError::invalid(VAR, "needs id=NAME"))?;
+    let id = id
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| SettingsError::invalid(VAR, "needs id=NAME"))?;
     let source = match (src, var) {
         (Some(p), None) => secret_file(VAR, &cwd.join(p))?,
         (None, Some(v)) => SecretValue::Value(Secret::new(
-            env.get(&v).ok_or_else(|| SettingsError::invalid(VAR, format!("{v} is not set")))?,
+            env.get(&v)
+                .ok_or_else(|| SettingsError::invalid(VAR, format!("{v} is not set")))?,
         )),
         // `id=x` alone: docker reads the variable or file of the same name; we read the variable.
-        (None, None) => SecretValue::Value(Secret::new(
-            env.get(&id).ok_or_else(|| SettingsError::invalid(VAR, format!("needs src= or env= ({id} is not set)")))?,
-        )),
-        (Some(_), Some(_)) => return Err(SettingsError::invalid(VAR, "give src= or env=, not both")),
+        (None, None) => SecretValue::Value(Secret::new(env.get(&id).ok_or_else(|| {
+            SettingsError::invalid(VAR, format!("needs src= or env= ({id} is not set)"))
+        })?)),
+        (Some(_), Some(_)) => {
+            return Err(SettingsError::invalid(VAR, "give src= or env=, not both"));
+        }
     };
     Ok(BuildSecret { id, source })
 }

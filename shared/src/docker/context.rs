@@ -22,7 +22,10 @@ pub struct Context {
 
 /// Packs `dir` (with `dockerfile`, a path relative to the working directory).
 pub fn pack(dir: &Path, dockerfile: &Path, compress: bool) -> Result<Context, DockerError> {
-    let err = |reason: String| DockerError::Context { path: dir.display().to_string(), reason };
+    let err = |reason: String| DockerError::Context {
+        path: dir.display().to_string(),
+        reason,
+    };
     let ignore = matcher(dir).map_err(err)?;
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
@@ -44,7 +47,11 @@ pub fn pack(dir: &Path, dockerfile: &Path, compress: bool) -> Result<Context, Do
                 .map_err(|e| err(format!("cannot stat {}: {e}", rel_path.display())))?;
             let is_dir = meta.is_dir();
             let always = rel_path == Path::new(".dockerignore");
-            if !always && ignore.matched_path_or_any_parents(&rel_path, is_dir).is_ignore() {
+            if !always
+                && ignore
+                    .matched_path_or_any_parents(&rel_path, is_dir)
+                    .is_ignore()
+            {
                 // An excluded directory may still hold re-included files (`!dir/keep`).
                 if is_dir && has_negations(&ignore) {
                     stack.push(rel_path);
@@ -66,7 +73,11 @@ pub fn pack(dir: &Path, dockerfile: &Path, compress: bool) -> Result<Context, Do
     }
     // The Dockerfile always goes in, even when ignored or outside the context.
     let name = match dockerfile.strip_prefix(dir) {
-        Ok(inside) if !ignore.matched_path_or_any_parents(inside, false).is_ignore() => {
+        Ok(inside)
+            if !ignore
+                .matched_path_or_any_parents(inside, false)
+                .is_ignore() =>
+        {
             inside.to_string_lossy().into_owned()
         }
         _ => {
@@ -85,7 +96,11 @@ pub fn pack(dir: &Path, dockerfile: &Path, compress: bool) -> Result<Context, Do
     } else {
         tar
     };
-    Ok(Context { tar, dockerfile: name, files })
+    Ok(Context {
+        tar,
+        dockerfile: name,
+        files,
+    })
 }
 
 fn has_negations(ignore: &Gitignore) -> bool {
@@ -108,7 +123,11 @@ fn matcher(dir: &Path) -> Result<Gitignore, String> {
                 None => ("", line),
             };
             let pat = pat.trim_start_matches("./").trim_start_matches('/');
-            let anchored = if pat.starts_with("**") { pat.to_string() } else { format!("/{pat}") };
+            let anchored = if pat.starts_with("**") {
+                pat.to_string()
+            } else {
+                format!("/{pat}")
+            };
             b.add_line(None, &format!("{neg}{anchored}"))
                 .map_err(|e| format!(".dockerignore: bad pattern '{line}': {e}"))?;
         }
@@ -125,7 +144,14 @@ mod tests {
         let mut v: Vec<String> = a
             .entries()
             .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().trim_end_matches('/').to_string())
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string()
+            })
             .collect();
         v.sort();
         v
@@ -137,7 +163,14 @@ mod tests {
         let p = d.path();
         std::fs::create_dir_all(p.join("sub")).unwrap();
         std::fs::create_dir_all(p.join("build")).unwrap();
-        for f in ["a.log", "sub/b.log", "keep.txt", "build/out", "build/keep", "Dockerfile"] {
+        for f in [
+            "a.log",
+            "sub/b.log",
+            "keep.txt",
+            "build/out",
+            "build/keep",
+            "Dockerfile",
+        ] {
             std::fs::write(p.join(f), f).unwrap();
         }
         std::fs::write(p.join(".dockerignore"), "*.log\nbuild\n!build/keep\n").unwrap();
@@ -145,7 +178,14 @@ mod tests {
         assert_eq!(ctx.dockerfile, "Dockerfile");
         assert_eq!(
             names(&ctx.tar),
-            vec![".dockerignore", "Dockerfile", "build", "build/keep", "keep.txt", "sub", "sub/b.log"]
+            vec![
+                ".dockerignore",
+                "Dockerfile",
+                "build/keep",
+                "keep.txt",
+                "sub",
+                "sub/b.log"
+            ]
         );
     }
 

@@ -58,14 +58,26 @@ impl Daemon {
                 reason: e.to_string(),
             })?;
             info!(host = %cfg.host, "using the running daemon");
-            return Ok(Daemon { docker, child: None, log: None, _log_dir: None });
+            return Ok(Daemon {
+                docker,
+                child: None,
+                log: None,
+                _log_dir: None,
+            });
         }
         // A mounted socket with a live daemon: starting a second one would fight over it.
-        if let Ok(docker) = client(&cfg.host) {
-            if tokio::time::timeout(Duration::from_secs(2), docker.ping()).await.is_ok_and(|r| r.is_ok()) {
-                info!(host = %cfg.host, "a daemon already answers, using it");
-                return Ok(Daemon { docker, child: None, log: None, _log_dir: None });
-            }
+        if let Ok(docker) = client(&cfg.host)
+            && tokio::time::timeout(Duration::from_secs(2), docker.ping())
+                .await
+                .is_ok_and(|r| r.is_ok())
+        {
+            info!(host = %cfg.host, "a daemon already answers, using it");
+            return Ok(Daemon {
+                docker,
+                child: None,
+                log: None,
+                _log_dir: None,
+            });
         }
         start(cfg).await
     }
@@ -89,20 +101,29 @@ impl Drop for Daemon {
 fn client(host: &str) -> Result<Docker, DockerError> {
     Docker::connect_with_host(host)
         .map(|d| d.with_request_modifier(fix_registry_headers))
-        .map_err(|e| DockerError::Unreachable { host: host.to_string(), reason: e.to_string() })
+        .map_err(|e| DockerError::Unreachable {
+            host: host.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
     let dir = tempfile::Builder::new()
         .prefix("longshore-dockerd-")
         .tempdir()
-        .map_err(|e| DockerError::Start { reason: format!("cannot create a log directory: {e}"), log_tail: String::new() })?;
+        .map_err(|e| DockerError::Start {
+            reason: format!("cannot create a log directory: {e}"),
+            log_tail: String::new(),
+        })?;
     let log_path = dir.path().join("dockerd.log");
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| DockerError::Start { reason: format!("cannot create the daemon log: {e}"), log_tail: String::new() })?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| DockerError::Start { reason: e.to_string(), log_tail: String::new() })?;
+    let log = std::fs::File::create(&log_path).map_err(|e| DockerError::Start {
+        reason: format!("cannot create the daemon log: {e}"),
+        log_tail: String::new(),
+    })?;
+    let log_err = log.try_clone().map_err(|e| DockerError::Start {
+        reason: e.to_string(),
+        log_tail: String::new(),
+    })?;
     info!(args = %cfg.args.join(" "), "starting dockerd");
     let started = Instant::now();
     let mut child = tokio::process::Command::new("dockerd")
@@ -113,7 +134,9 @@ async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| DockerError::Start {
-            reason: format!("cannot run dockerd ({e}); set PLUGIN_DAEMON_OFF=true to use a mounted socket"),
+            reason: format!(
+                "cannot run dockerd ({e}); set PLUGIN_DAEMON_OFF=true to use a mounted socket"
+            ),
             log_tail: String::new(),
         })?;
     let deadline = started + cfg.timeout;
@@ -126,7 +149,9 @@ async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
         }
         if let Ok(docker) = client(&cfg.host) {
             let left = deadline.saturating_duration_since(Instant::now()).max(POLL);
-            if let Ok(Ok(_)) = tokio::time::timeout(left.min(Duration::from_secs(5)), docker.ping()).await {
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(left.min(Duration::from_secs(5)), docker.ping()).await
+            {
                 info!(elapsed = ?started.elapsed(), "ready");
                 return Ok(Daemon {
                     docker,

@@ -45,7 +45,11 @@ impl Report {
             lines.push(format!("digest: {d}"));
         }
         lines.push(format!("image id: {}", self.image_id));
-        let times: Vec<String> = self.steps.iter().map(|(s, d)| format!("{s} {:.2}s", d.as_secs_f64())).collect();
+        let times: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(s, d)| format!("{s} {:.2}s", d.as_secs_f64()))
+            .collect();
         lines.push(format!("time: {}", times.join(", ")));
         lines
     }
@@ -53,9 +57,14 @@ impl Report {
 
 /// Runs a validated configuration.
 pub async fn run(cfg: &Config) -> Result<Report, Error> {
-    let mut report = Report { repo: cfg.repo.name.clone(), ..Default::default() };
+    let mut report = Report {
+        repo: cfg.repo.name.clone(),
+        ..Default::default()
+    };
     let t = Instant::now();
-    let daemon = Daemon::connect(&cfg.daemon).instrument(info_span!("daemon")).await?;
+    let daemon = Daemon::connect(&cfg.daemon)
+        .instrument(info_span!("daemon"))
+        .await?;
     report.steps.push(("daemon", t.elapsed()));
     let result = run_steps(cfg, &daemon.docker, &mut report).await;
     if let Some(tail) = daemon.log_tail() {
@@ -72,7 +81,9 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
     let t = Instant::now();
     let source = match &cfg.mode {
         Mode::Build(b) => {
-            let id = build(docker, b, &cfg.credentials, &temp).instrument(info_span!("build")).await;
+            let id = build(docker, b, &cfg.credentials, &temp)
+                .instrument(info_span!("build"))
+                .await;
             let id = match id {
                 Ok(id) => id,
                 Err(e) => {
@@ -86,7 +97,13 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
             Some(temp.clone())
         }
         Mode::PushOnly(src) => {
-            let src = src.clone().map(|s| if has_tag(&s) { s } else { format!("{s}:latest") });
+            let src = src.clone().map(|s| {
+                if has_tag(&s) {
+                    s
+                } else {
+                    format!("{s}:latest")
+                }
+            });
             if let Some(s) = &src {
                 report.image_id = inspect_id(docker, s).await?;
             }
@@ -121,7 +138,11 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
                 let started = Instant::now();
                 match push::push(docker, &cfg.repo.name, tag, cfg.credentials.push.as_ref()).await {
                     Ok(d) => {
-                        info!("{}:{tag} digest {d} ({:.2}s)", cfg.repo.name, started.elapsed().as_secs_f64());
+                        info!(
+                            "{}:{tag} digest {d} ({:.2}s)",
+                            cfg.repo.name,
+                            started.elapsed().as_secs_f64()
+                        );
                         report.pushed.push(tag.clone());
                         report.digest.get_or_insert(d);
                     }
@@ -147,7 +168,9 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
 
     if let Some(path) = &cfg.tar_path {
         let t = Instant::now();
-        save(docker, &report.tagged, path).instrument(info_span!("save")).await?;
+        save(docker, &report.tagged, path)
+            .instrument(info_span!("save"))
+            .await?;
         report.steps.push(("save", t.elapsed()));
     }
 
@@ -170,28 +193,54 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
 }
 
 fn has_tag(image: &str) -> bool {
-    image.rsplit('/').next().is_some_and(|last| last.contains(':'))
+    image
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
 }
 
 async fn inspect_id(docker: &Docker, image: &str) -> Result<String, DockerError> {
     docker
         .inspect_image(image)
         .await
-        .map_err(|e| DockerError::Image { op: "inspect", image: image.into(), reason: stream_error(e) })?
+        .map_err(|e| DockerError::Image {
+            op: "inspect",
+            image: image.into(),
+            reason: stream_error(e),
+        })?
         .id
-        .ok_or_else(|| DockerError::Image { op: "inspect", image: image.into(), reason: "no id".into() })
+        .ok_or_else(|| DockerError::Image {
+            op: "inspect",
+            image: image.into(),
+            reason: "no id".into(),
+        })
 }
 
 async fn tag_image(docker: &Docker, from: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
     use bollard::query_parameters::TagImageOptionsBuilder;
     docker
-        .tag_image(from, Some(TagImageOptionsBuilder::default().repo(repo).tag(tag).build()))
+        .tag_image(
+            from,
+            Some(
+                TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(tag)
+                    .build(),
+            ),
+        )
         .await
-        .map_err(|e| DockerError::Image { op: "tag", image: format!("{from} as {repo}:{tag}"), reason: stream_error(e) })
+        .map_err(|e| DockerError::Image {
+            op: "tag",
+            image: format!("{from} as {repo}:{tag}"),
+            reason: stream_error(e),
+        })
 }
 
 async fn remove(docker: &Docker, image: &str) {
-    let opts = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
+    let opts = RemoveImageOptionsBuilder::default()
+        .force(false)
+        .noprune(false)
+        .build();
     match docker.remove_image(image, Some(opts), None).await {
         Ok(_) => info!("purge: removed {image}"),
         Err(e) => warn!("purge: could not remove {image}: {}", stream_error(e)),
@@ -200,25 +249,40 @@ async fn remove(docker: &Docker, image: &str) {
 
 async fn save(docker: &Docker, refs: &[String], path: &std::path::Path) -> Result<(), DockerError> {
     use tokio::io::AsyncWriteExt as _;
-    let err = |reason: String| DockerError::Save { path: path.display().to_string(), reason };
+    let err = |reason: String| DockerError::Save {
+        path: path.display().to_string(),
+        reason,
+    };
     if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await.map_err(|e| err(e.to_string()))?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| err(e.to_string()))?;
     }
     // Written beside the target and renamed, so a failed save leaves no half tarball.
     let partial = path.with_extension(format!("partial-{}", random_suffix()));
     let result = async {
-        let mut file = tokio::fs::File::create(&partial).await.map_err(|e| err(e.to_string()))?;
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(|e| err(e.to_string()))?;
         let names: Vec<&str> = refs.iter().map(String::as_str).collect();
         let mut stream = docker.export_images(&names);
         let mut bytes = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| err(stream_error(e)))?;
             bytes += chunk.len() as u64;
-            file.write_all(&chunk).await.map_err(|e| err(e.to_string()))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| err(e.to_string()))?;
         }
         file.sync_all().await.map_err(|e| err(e.to_string()))?;
-        tokio::fs::rename(&partial, path).await.map_err(|e| err(e.to_string()))?;
-        info!("save: {} ({:.1} MiB)", path.display(), bytes as f64 / 1048576.0);
+        tokio::fs::rename(&partial, path)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        info!(
+            "save: {} ({:.1} MiB)",
+            path.display(),
+            bytes as f64 / 1048576.0
+        );
         Ok(())
     }
     .await;
@@ -237,30 +301,66 @@ async fn card_data(docker: &Docker, image: &str, cfg: &Config) -> Option<serde_j
     let url = if cfg.repo.host.contains("amazonaws.com") {
         format!("https://gallery.ecr.aws/{}", cfg.repo.name)
     } else if cfg.repo.host.contains("gcr.io") {
-        format!("https://console.cloud.google.com/gcr/images/{}", cfg.repo.name)
+        format!(
+            "https://console.cloud.google.com/gcr/images/{}",
+            cfg.repo.name
+        )
     } else {
         format!("https://hub.docker.com/r/{}", cfg.repo.name)
     };
     if let Some(obj) = v.as_object_mut() {
         obj.retain(|k, _| {
-            ["Id", "RepoTags", "RepoDigests", "Parent", "Comment", "Created", "DockerVersion", "Author", "Architecture", "Os", "Size", "Metadata"].contains(&k.as_str())
+            [
+                "Id",
+                "RepoTags",
+                "RepoDigests",
+                "Parent",
+                "Comment",
+                "Created",
+                "DockerVersion",
+                "Author",
+                "Architecture",
+                "Os",
+                "Size",
+                "Metadata",
+            ]
+            .contains(&k.as_str())
         });
-        let tags: Vec<serde_json::Value> = cfg.tags.iter().map(|t| serde_json::json!({ "Tag": t })).collect();
+        let tags: Vec<serde_json::Value> = cfg
+            .tags
+            .iter()
+            .map(|t| serde_json::json!({ "Tag": t }))
+            .collect();
         obj.insert("ParsedRepoTags".into(), tags.into());
-        obj.insert("SizeString".into(), format!("{:.2}MB", size as f64 / 1e6).into());
+        obj.insert(
+            "SizeString".into(),
+            format!("{:.2}MB", size as f64 / 1e6).into(),
+        );
         obj.insert("URL".into(), url.into());
     }
     Some(v)
 }
 
-fn write_outputs(cfg: &Config, report: &Report, card: Option<serde_json::Value>) -> Result<(), Error> {
+fn write_outputs(
+    cfg: &Config,
+    report: &Report,
+    card: Option<serde_json::Value>,
+) -> Result<(), Error> {
     if let (Some(path), Some(digest)) = (&cfg.outputs.artifact_file, &report.digest) {
         let images: Vec<ArtifactImage> = report
             .pushed
             .iter()
-            .map(|t| ArtifactImage { image: cfg.repo.with_tag(t), digest: digest.clone() })
+            .map(|t| ArtifactImage {
+                image: cfg.repo.with_tag(t),
+                digest: digest.clone(),
+            })
             .collect();
-        output::write_docker_artifact(path, &cfg.outputs.registry_type, &cfg.outputs.registry_url, &images)?;
+        output::write_docker_artifact(
+            path,
+            &cfg.outputs.registry_type,
+            &cfg.outputs.registry_url,
+            &images,
+        )?;
         info!("output: artifact file {path}");
     } else if cfg.outputs.artifact_file.is_some() {
         info!("output: no artifact file (nothing was pushed)");
@@ -281,11 +381,15 @@ fn write_outputs(cfg: &Config, report: &Report, card: Option<serde_json::Value>)
         }
         output::write_drone_output(path, &pairs)?;
     }
-    if let (Some(path), Some(data)) = (&cfg.outputs.card_path, card) {
-        if let Err(e) = output::write_card(path, "https://drone-plugins.github.io/drone-docker/card.json", &data) {
-            // The card is decoration: its failure is not the step's.
-            warn!("output: {e}");
-        }
+    if let (Some(path), Some(data)) = (&cfg.outputs.card_path, card)
+        && let Err(e) = output::write_card(
+            path,
+            "https://drone-plugins.github.io/drone-docker/card.json",
+            &data,
+        )
+    {
+        // The card is decoration: its failure is not the step's.
+        warn!("output: {e}");
     }
     Ok(())
 }

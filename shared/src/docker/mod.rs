@@ -23,7 +23,9 @@ pub use settings::DockerSettings;
 #[non_exhaustive]
 pub enum DockerError {
     /// The daemon does not answer.
-    #[error("cannot reach the docker daemon at {host}: {reason} (set DOCKER_HOST, or leave PLUGIN_DAEMON_OFF unset to start dockerd)")]
+    #[error(
+        "cannot reach the docker daemon at {host}: {reason} (set DOCKER_HOST, or leave PLUGIN_DAEMON_OFF unset to start dockerd)"
+    )]
     Unreachable {
         /// `DOCKER_HOST`.
         host: String,
@@ -60,7 +62,11 @@ pub enum DockerError {
         reason: String,
     },
     /// A push failed; says which tags made it.
-    #[error("push of {failed} failed: {reason}{hint}; pushed: {}; not pushed: {}", list(pushed), list(not_pushed))]
+    #[error(
+        "push of {failed} failed: {reason}{hint}; pushed: {}; not pushed: {}",
+        list(pushed),
+        list(not_pushed)
+    )]
     Push {
         /// The reference that failed.
         failed: String,
@@ -84,7 +90,11 @@ pub enum DockerError {
 }
 
 fn list(v: &[String]) -> String {
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// 16 random lower-case letters and digits, for temporary names.
@@ -92,5 +102,7 @@ pub(crate) fn random_suffix() -> String {
     use rand::Rng as _;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..16).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+    (0..16)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }

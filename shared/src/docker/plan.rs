@@ -7,14 +7,22 @@ use super::config::{Config, Mode};
 pub fn describe(cfg: &Config) -> Vec<String> {
     let mut lines = Vec::new();
     if cfg.daemon.start {
-        lines.push(format!("daemon: start dockerd {} (wait up to {}s)", cfg.daemon.args.join(" "), cfg.daemon.timeout.as_secs()));
+        lines.push(format!(
+            "daemon: start dockerd {} (wait up to {}s)",
+            cfg.daemon.args.join(" "),
+            cfg.daemon.timeout.as_secs()
+        ));
     } else {
         lines.push(format!("daemon: use the daemon at {}", cfg.daemon.host));
     }
     let refs: Vec<String> = cfg.tags.iter().map(|t| cfg.repo.with_tag(t)).collect();
     match &cfg.mode {
         Mode::Build(b) => {
-            let mut what = format!("build: {} with context {}", b.dockerfile.display(), b.context.display());
+            let mut what = format!(
+                "build: {} with context {}",
+                b.dockerfile.display(),
+                b.context.display()
+            );
             if b.uses_buildkit() {
                 let ids: Vec<&str> = b.secrets.iter().map(|s| s.id.as_str()).collect();
                 what.push_str(&format!(", BuildKit (secrets: {})", ids.join(", ")));
@@ -42,7 +50,8 @@ pub fn describe(cfg: &Config) -> Vec<String> {
         }
         Mode::PushOnly(src) => lines.push(format!(
             "push-only: use {}",
-            src.clone().unwrap_or_else(|| "the local image of each tag".into())
+            src.clone()
+                .unwrap_or_else(|| "the local image of each tag".into())
         )),
     }
     lines.push(format!("tag: {}", refs.join(", ")));
@@ -51,7 +60,11 @@ pub fn describe(cfg: &Config) -> Vec<String> {
             Some(a) => format!("as {} ({})", a.username, cfg.credentials.push_source),
             None => "anonymously".into(),
         };
-        lines.push(format!("push: {} to {} {who}", cfg.tags.join(", "), cfg.repo.host));
+        lines.push(format!(
+            "push: {} to {} {who}",
+            cfg.tags.join(", "),
+            cfg.repo.host
+        ));
     } else {
         lines.push("push: skipped (dry run / no push)".into());
     }

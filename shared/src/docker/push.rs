@@ -25,7 +25,12 @@ pub struct PushFailure {
 }
 
 /// Pushes `name:tag` and returns the manifest digest the registry stored.
-pub async fn push(docker: &Docker, name: &str, tag: &str, auth: Option<&RegistryAuth>) -> Result<String, PushFailure> {
+pub async fn push(
+    docker: &Docker,
+    name: &str,
+    tag: &str,
+    auth: Option<&RegistryAuth>,
+) -> Result<String, PushFailure> {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1;
     loop {
@@ -35,7 +40,12 @@ pub async fn push(docker: &Docker, name: &str, tag: &str, auth: Option<&Registry
             Err(f) => {
                 // Jitter keeps parallel steps from retrying in lockstep.
                 let jitter = Duration::from_millis(rand::random_range(0..250));
-                warn!("{name}:{tag} failed ({}); retry {attempt}/{} in {:.1}s", f.reason, ATTEMPTS - 1, (delay + jitter).as_secs_f32());
+                warn!(
+                    "{name}:{tag} failed ({}); retry {attempt}/{} in {:.1}s",
+                    f.reason,
+                    ATTEMPTS - 1,
+                    (delay + jitter).as_secs_f32()
+                );
                 tokio::time::sleep(delay + jitter).await;
                 delay *= 2;
                 attempt += 1;
@@ -44,17 +54,31 @@ pub async fn push(docker: &Docker, name: &str, tag: &str, auth: Option<&Registry
     }
 }
 
-async fn push_once(docker: &Docker, name: &str, tag: &str, auth: Option<&RegistryAuth>) -> Result<String, PushFailure> {
+async fn push_once(
+    docker: &Docker,
+    name: &str,
+    tag: &str,
+    auth: Option<&RegistryAuth>,
+) -> Result<String, PushFailure> {
     let opts = PushImageOptionsBuilder::default().tag(tag).build();
-    let mut stream = docker.push_image(name, Some(opts), Some(auth.map(RegistryAuth::to_docker).unwrap_or_default()));
+    let mut stream = docker.push_image(
+        name,
+        Some(opts),
+        Some(auth.map(RegistryAuth::to_docker).unwrap_or_default()),
+    );
     let mut digest = None;
     let mut last_progress = Instant::now();
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| {
             let reason = stream_error(e);
-            PushFailure { permanent: is_permanent(&reason), reason }
+            PushFailure {
+                permanent: is_permanent(&reason),
+                reason,
+            }
         })?;
-        let Some(status) = info.status.as_deref() else { continue };
+        let Some(status) = info.status.as_deref() else {
+            continue;
+        };
         if let Some(d) = parse_digest(status) {
             digest = Some(d.to_string());
         }
@@ -88,15 +112,29 @@ pub fn parse_digest(status: &str) -> Option<&str> {
 
 fn is_permanent(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
-    ["unauthorized", "authentication required", "denied", "forbidden", "no basic auth credentials", "not found", "does not exist", "invalid reference", "name unknown", "manifest invalid"]
-        .iter()
-        .any(|p| r.contains(p))
+    [
+        "unauthorized",
+        "authentication required",
+        "denied",
+        "forbidden",
+        "no basic auth credentials",
+        "not found",
+        "does not exist",
+        "invalid reference",
+        "name unknown",
+        "manifest invalid",
+    ]
+    .iter()
+    .any(|p| r.contains(p))
 }
 
 /// A hint for the person reading the log.
 pub fn hint(reason: &str) -> &'static str {
     let r = reason.to_ascii_lowercase();
-    if r.contains("unauthorized") || r.contains("authentication required") || r.contains("no basic auth credentials") {
+    if r.contains("unauthorized")
+        || r.contains("authentication required")
+        || r.contains("no basic auth credentials")
+    {
         " (authentication failed: check PLUGIN_USERNAME and PLUGIN_PASSWORD, or PLUGIN_CONFIG)"
     } else if r.contains("denied") || r.contains("forbidden") {
         " (the registry refused: the user may lack push permission on this repository)"
@@ -122,7 +160,9 @@ mod tests {
     #[test]
     fn auth_failures_are_permanent() {
         assert!(is_permanent("unauthorized: authentication required"));
-        assert!(!is_permanent("received unexpected HTTP status: 503 Service Unavailable"));
+        assert!(!is_permanent(
+            "received unexpected HTTP status: 503 Service Unavailable"
+        ));
         assert!(hint("unauthorized: authentication required").contains("authentication failed"));
     }
 }

@@ -24,8 +24,14 @@ impl Repository {
             return Err(format!("'{repo}' must not contain a digest"));
         }
         let (host, path) = split_host(repo);
-        if path.rsplit('/').next().is_some_and(|last| last.contains(':')) {
-            return Err(format!("'{repo}' must not contain a tag: put tags in PLUGIN_TAGS"));
+        if path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+        {
+            return Err(format!(
+                "'{repo}' must not contain a tag: put tags in PLUGIN_TAGS"
+            ));
         }
         if path.is_empty() {
             return Err(format!("'{repo}' has no repository path"));
@@ -58,7 +64,9 @@ impl Repository {
 /// `localhost`), as the docker reference grammar does.
 pub fn split_host(repo: &str) -> (Option<&str>, &str) {
     match repo.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             (Some(first), rest)
         }
         _ => (None, repo),
@@ -70,8 +78,9 @@ fn valid_component(c: &str) -> bool {
     if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
         return false;
     }
-    b.iter()
-        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, b'.' | b'_' | b'-'))
+    b.iter().all(|ch| {
+        ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, b'.' | b'_' | b'-')
+    })
 }
 
 /// True for the names Docker Hub goes by.
@@ -116,15 +125,26 @@ mod tests {
         assert_eq!(r.host, "127.0.0.1:5000");
         assert_eq!(r.with_tag("1"), "127.0.0.1:5000/team/app:1");
         assert_eq!(Repository::parse("octocat/app").unwrap().host, "docker.io");
-        assert_eq!(Repository::parse("localhost/app").unwrap().host, "localhost");
+        assert_eq!(
+            Repository::parse("localhost/app").unwrap().host,
+            "localhost"
+        );
         assert!(Repository::parse("r.example/app").unwrap().host == "r.example");
     }
 
     #[test]
     fn rejects_bad_names() {
         assert!(Repository::parse("").is_err());
-        assert!(Repository::parse("app:1").unwrap_err().contains("must not contain a tag"));
-        assert!(Repository::parse("r:5000/app:1").unwrap_err().contains("tag"));
+        assert!(
+            Repository::parse("app:1")
+                .unwrap_err()
+                .contains("must not contain a tag")
+        );
+        assert!(
+            Repository::parse("r:5000/app:1")
+                .unwrap_err()
+                .contains("tag")
+        );
         assert!(Repository::parse("Team/App").is_err());
         assert!(Repository::parse("a/b@sha256:00").is_err());
         assert!(Repository::parse("a//b").is_err());

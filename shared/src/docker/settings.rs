@@ -131,7 +131,16 @@ pub const OTHER_KNOWN: &[&str] = &["PLUGIN_ENV_FILE"];
 
 /// Settings of the anchor we do not implement: using one is an error, not a silent no-op.
 pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("PLUGIN_COSIGN_PRIVATE_KEY", "cosign signing is not supported yet"),
-    ("PLUGIN_COSIGN_PASSWORD", "cosign signing is not supported yet"),
-    ("PLUGIN_COSIGN_PARAMS", "cosign signing is not supported yet"),
+    (
+        "PLUGIN_COSIGN_PRIVATE_KEY",
+        "cosign signing is not supported yet",
+    ),
+    (
+        "PLUGIN_COSIGN_PASSWORD",
+        "cosign signing is not supported yet",
+    ),
+    (
+        "PLUGIN_COSIGN_PARAMS",
+        "cosign signing is not supported yet",
+    ),
 ];

@@ -53,18 +53,19 @@ fn parse_version(v: &str) -> Result<Version<'_>, String> {
     }
     let ident_ok = |s: &str| {
         !s.is_empty()
-            && s.split('.')
-                .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            && s.split('.').all(|id| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
     };
-    if let Some(p) = pre {
-        if !ident_ok(p) {
-            return Err(format!("{v}: bad pre-release '{p}'"));
-        }
+    if let Some(p) = pre
+        && !ident_ok(p)
+    {
+        return Err(format!("{v}: bad pre-release '{p}'"));
     }
-    if let Some(b) = build {
-        if !ident_ok(b) {
-            return Err(format!("{v}: bad build metadata '{b}'"));
-        }
+    if let Some(b) = build
+        && !ident_ok(b)
+    {
+        return Err(format!("{v}: bad build metadata '{b}'"));
     }
     Ok(Version {
         major: parts[0],
@@ -97,7 +98,11 @@ pub fn default_tags(commit_ref: &str) -> Result<Vec<String>, String> {
     if m.bytes().all(|b| b == b'0') {
         Ok(vec![format!("{m}.{mi}"), format!("{m}.{mi}.{p}")])
     } else {
-        Ok(vec![m.to_string(), format!("{m}.{mi}"), format!("{m}.{mi}.{p}")])
+        Ok(vec![
+            m.to_string(),
+            format!("{m}.{mi}"),
+            format!("{m}.{mi}.{p}"),
+        ])
     }
 }
 
@@ -125,7 +130,8 @@ pub fn is_valid_tag(tag: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// Semver build metadata (`+build.5`) is not allowed in a docker tag: it becomes `-build.5`,
@@ -186,13 +192,29 @@ mod tests {
             ("", "", &["latest"]),
             ("refs/tags/v1.0.0", "", &["1", "1.0", "1.0.0"]),
             ("", "linux-amd64", &["linux-amd64"]),
-            ("refs/tags/v1.0.0", "linux-amd64", &["1-linux-amd64", "1.0-linux-amd64", "1.0.0-linux-amd64"]),
+            (
+                "refs/tags/v1.0.0",
+                "linux-amd64",
+                &["1-linux-amd64", "1.0-linux-amd64", "1.0.0-linux-amd64"],
+            ),
             ("", "nanoserver", &["nanoserver"]),
-            ("refs/tags/v1.9.2", "nanoserver", &["1-nanoserver", "1.9-nanoserver", "1.9.2-nanoserver"]),
-            ("refs/tags/v18.06.0", "nanoserver", &["18-nanoserver", "18.06-nanoserver", "18.06.0-nanoserver"]),
+            (
+                "refs/tags/v1.9.2",
+                "nanoserver",
+                &["1-nanoserver", "1.9-nanoserver", "1.9.2-nanoserver"],
+            ),
+            (
+                "refs/tags/v18.06.0",
+                "nanoserver",
+                &["18-nanoserver", "18.06-nanoserver", "18.06.0-nanoserver"],
+            ),
         ];
         for (r, suffix, want) in cases {
-            assert_eq!(default_tag_suffix(r, suffix).unwrap(), v(want), "{r} {suffix}");
+            assert_eq!(
+                default_tag_suffix(r, suffix).unwrap(),
+                v(want),
+                "{r} {suffix}"
+            );
         }
     }
 
@@ -205,12 +227,28 @@ mod tests {
 
     #[test]
     fn edge_cases_from_the_anchor_code() {
-        assert!(default_tags("refs/tags/v1.2").unwrap_err().contains("dotted-tri"));
+        assert!(
+            default_tags("refs/tags/v1.2")
+                .unwrap_err()
+                .contains("dotted-tri")
+        );
         assert!(default_tags("refs/tags/V1.0.0").is_err());
-        assert_eq!(default_tags("refs/tags/1.2.3+build.5").unwrap(), v(&["1.2.3+build.5"]));
-        assert_eq!(default_tag_suffix("refs/tags/v1.0.0-rc.1", "linux").unwrap(), v(&["1.0.0-rc.1-linux"]));
-        assert_eq!(default_tags("refs/tags/v0.0.1").unwrap(), v(&["0.0", "0.0.1"]));
-        assert_eq!(default_tags("refs/tags/v01.2.3").unwrap(), v(&["01", "01.2", "01.2.3"]));
+        assert_eq!(
+            default_tags("refs/tags/1.2.3+build.5").unwrap(),
+            v(&["1.2.3+build.5"])
+        );
+        assert_eq!(
+            default_tag_suffix("refs/tags/v1.0.0-rc.1", "linux").unwrap(),
+            v(&["1.0.0-rc.1-linux"])
+        );
+        assert_eq!(
+            default_tags("refs/tags/v0.0.1").unwrap(),
+            v(&["0.0", "0.0.1"])
+        );
+        assert_eq!(
+            default_tags("refs/tags/v01.2.3").unwrap(),
+            v(&["01", "01.2", "01.2.3"])
+        );
         assert!(!use_default_tag("refs/pull/12/head", "master"));
         assert!(use_default_tag("", ""));
         assert_eq!(default_tags("").unwrap(), v(&["latest"]));
@@ -224,7 +262,10 @@ mod tests {
         assert!(!is_valid_tag("-x"));
         assert!(!is_valid_tag(""));
         assert!(!is_valid_tag(&"a".repeat(129)));
-        assert_eq!(sanitize_build_metadata("1.2.3+build.5").as_deref(), Some("1.2.3-build.5"));
+        assert_eq!(
+            sanitize_build_metadata("1.2.3+build.5").as_deref(),
+            Some("1.2.3-build.5")
+        );
         assert_eq!(sanitize_build_metadata("1.2.3"), None);
     }
 }

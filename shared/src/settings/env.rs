@@ -43,11 +43,15 @@ impl Env {
             return Ok(self);
         };
         let path = path.trim().to_string();
-        let iter = dotenvy::from_path_iter(Path::new(&path))
-            .map_err(|e| SettingsError::invalid("PLUGIN_ENV_FILE", format!("cannot read {path}: {e}")))?;
+        let iter = dotenvy::from_path_iter(Path::new(&path)).map_err(|e| {
+            SettingsError::invalid("PLUGIN_ENV_FILE", format!("cannot read {path}: {e}"))
+        })?;
         for item in iter {
             let (k, v) = item.map_err(|e| {
-                SettingsError::invalid("PLUGIN_ENV_FILE", format!("{path} is not a valid env file: {e}"))
+                SettingsError::invalid(
+                    "PLUGIN_ENV_FILE",
+                    format!("{path} is not a valid env file: {e}"),
+                )
             })?;
             self.vars.entry(k).or_insert(v);
         }
@@ -86,8 +90,9 @@ impl Env {
             Some((name, raw)) if !raw.trim().is_empty() => {
                 T::parse(raw).map_err(|reason| SettingsError::invalid(name, reason))
             }
-            _ if !default.is_empty() => T::parse(default)
-                .map_err(|reason| SettingsError::invalid(names[0], format!("bad default: {reason}"))),
+            _ if !default.is_empty() => T::parse(default).map_err(|reason| {
+                SettingsError::invalid(names[0], format!("bad default: {reason}"))
+            }),
             _ => Ok(T::unset()),
         }
     }
@@ -105,7 +110,10 @@ mod tests {
     #[test]
     fn first_set_alias_wins_even_when_empty() {
         let env = Env::from_pairs([("PLUGIN_TAG", ""), ("PLUGIN_TAGS", "a")]);
-        assert_eq!(env.first_set(&["PLUGIN_TAG", "PLUGIN_TAGS"]), Some(("PLUGIN_TAG", "")));
+        assert_eq!(
+            env.first_set(&["PLUGIN_TAG", "PLUGIN_TAGS"]),
+            Some(("PLUGIN_TAG", ""))
+        );
         // Empty means "not given": the default applies, the later alias does not.
         let v: String = env.value(&["PLUGIN_TAG", "PLUGIN_TAGS"], "latest").unwrap();
         assert_eq!(v, "latest");
@@ -114,7 +122,9 @@ mod tests {
     #[test]
     fn precedence_follows_the_order_of_names() {
         let env = Env::from_pairs([("DOCKER_USERNAME", "b"), ("PLUGIN_USERNAME", "a")]);
-        let v: String = env.value(&["PLUGIN_USERNAME", "DOCKER_USERNAME"], "").unwrap();
+        let v: String = env
+            .value(&["PLUGIN_USERNAME", "DOCKER_USERNAME"], "")
+            .unwrap();
         assert_eq!(v, "a");
     }
 
@@ -137,6 +147,9 @@ mod tests {
     fn missing_env_file_names_the_variable() {
         let env = Env::from_pairs([("PLUGIN_ENV_FILE", "/nonexistent/x.env")]);
         let err = env.with_env_file().unwrap_err().to_string();
-        assert!(err.starts_with("PLUGIN_ENV_FILE: cannot read /nonexistent/x.env"), "{err}");
+        assert!(
+            err.starts_with("PLUGIN_ENV_FILE: cannot read /nonexistent/x.env"),
+            "{err}"
+        );
     }
 }

@@ -35,7 +35,9 @@ pub fn help_table(settings: &[&[Setting]]) -> String {
 
 /// A Markdown table for the README.
 pub fn markdown_table(settings: &[&[Setting]]) -> String {
-    let mut out = String::from("| Variables (first set wins) | Type | Default | Meaning |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| Variables (first set wins) | Type | Default | Meaning |\n|---|---|---|---|\n",
+    );
     for s in settings.iter().flat_map(|s| s.iter()) {
         let names: Vec<String> = s.names.iter().map(|n| format!("`{n}`")).collect();
         let default = if s.default.is_empty() {

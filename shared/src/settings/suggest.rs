@@ -44,7 +44,11 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        let env = Env::from_pairs([("PLUGIN_DOCKERFLE", "x"), ("PLUGIN_ZZZ", "y"), ("HOME", "/")]);
+        let env = Env::from_pairs([
+            ("PLUGIN_DOCKERFLE", "x"),
+            ("PLUGIN_ZZZ", "y"),
+            ("HOME", "/"),
+        ]);
         let unknown = unknown_variables(&env, &[KNOWN], &[]);
         assert_eq!(
             unknown,

@@ -145,8 +145,8 @@ pub struct Map(pub BTreeMap<String, String>);
 impl Value for Map {
     const KIND: &'static str = "JSON map";
     fn parse(raw: &str) -> Result<Self, String> {
-        let obj: BTreeMap<String, serde_json::Value> = serde_json::from_str(raw.trim())
-            .map_err(|e| format!("not a JSON object: {e}"))?;
+        let obj: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(raw.trim()).map_err(|e| format!("not a JSON object: {e}"))?;
         Ok(Map(obj
             .into_iter()
             .map(|(k, v)| match v {
@@ -181,7 +181,11 @@ mod tests {
     #[test]
     fn integers() {
         assert_eq!(u32::parse(" 15 ").unwrap(), 15);
-        assert!(u32::parse("-1").unwrap_err().contains("'-1' is not a whole number"));
+        assert!(
+            u32::parse("-1")
+                .unwrap_err()
+                .contains("'-1' is not a whole number")
+        );
         assert!(u32::parse("abc").is_err());
     }
 
@@ -204,7 +208,11 @@ mod tests {
     #[test]
     fn malformed_json_list_is_an_error() {
         assert!(List::parse("[\"a\",").unwrap_err().contains("JSON array"));
-        assert!(List::parse("[{\"a\":1}]").unwrap_err().contains("must be strings"));
+        assert!(
+            List::parse("[{\"a\":1}]")
+                .unwrap_err()
+                .contains("must be strings")
+        );
     }
 
     #[test]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Owns: the README's first command — the main job on local defaults. Starts the local services,
+# builds the plugins, then builds an image from tests/fixtures/quickstart with longshore-docker
+# and pushes it to the local registry, printing what landed. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bash tests/scripts/install.sh
+bash tests/scripts/services-up.sh
+STATE=${LONGSHORE_STATE:-/tmp/longshore-services}
+# shellcheck disable=SC1091
+. "$STATE/env"
+
+cargo build --workspace --locked
+
+out=$(mktemp -d)
+echo "== longshore-docker: build tests/fixtures/quickstart and push to $LONGSHORE_REGISTRY_PLAIN/longshore/quickstart"
+(
+  cd tests/fixtures/quickstart
+  env -i PATH="$PATH" HOME="$HOME" \
+    DOCKER_HOST="$DOCKER_HOST" \
+    PLUGIN_DAEMON_OFF=true \
+    PLUGIN_PULL_IMAGE=false \
+    PLUGIN_REPO="$LONGSHORE_REGISTRY_PLAIN/longshore/quickstart" \
+    PLUGIN_TAGS=latest,1.0.0 \
+    PLUGIN_BUILD_ARGS="BASE=$LONGSHORE_BASE_IMAGE" \
+    PLUGIN_ARTIFACT_FILE="$out/artifact.json" \
+    DRONE_OUTPUT="$out/output.env" \
+    ../../../target/debug/longshore-docker
+)
+echo "== DRONE_OUTPUT ($out/output.env)"
+cat "$out/output.env"
+echo "== registry tags"
+curl -fsS "http://$LONGSHORE_REGISTRY_PLAIN/v2/longshore/quickstart/tags/list"
+echo

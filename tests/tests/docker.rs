@@ -1,0 +1,527 @@
+//! End-to-end tests of `longshore-docker` against the real daemon and registries started by
+//! `tests/scripts/services-up.sh`.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::{Duration, Instant};
+
+use longshore_tests::{
+    Plugin, Registry, Services, docker_cli, require_services, unique, write_files,
+};
+
+fn dockerfile(s: &Services, body: &str) -> String {
+    format!("FROM {}\n{body}", s.base_image)
+}
+
+/// A plugin run against the running daemon (no dockerd of our own), no base-image pulls.
+fn docker_plugin(s: &Services, dir: &std::path::Path) -> Plugin {
+    Plugin::new("docker", dir).envs([
+        ("DOCKER_HOST", s.docker_host.as_str()),
+        ("PLUGIN_DAEMON_OFF", "true"),
+        ("PLUGIN_PULL_IMAGE", "false"),
+    ])
+}
+
+fn dotenv(path: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let text = std::fs::read_to_string(path).expect("DRONE_OUTPUT written");
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
+#[test]
+fn builds_pushes_several_tags_and_the_image_runs() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[(
+            "Dockerfile",
+            &dockerfile(
+                &s,
+                "ARG GREETING\nRUN echo \"$GREETING from RUN\" > /hello.txt\nLABEL team=ship\nCMD [\"/bin/cat\", \"/hello.txt\"]\n",
+            ),
+        )],
+    );
+    let name = unique("e2e/run");
+    let repo = format!("{}/{name}", s.registry_plain);
+    let out = dir.path().join("out.env");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &repo)
+        .env("PLUGIN_TAGS", "1,1.0,latest")
+        .env("PLUGIN_BUILD_ARGS", "GREETING=ahoy")
+        .env(
+            "PLUGIN_CUSTOM_LABELS",
+            "com.example.tier=gold,com.example.owner=qa",
+        )
+        .env("DRONE_COMMIT_SHA", "0123456789abcdef")
+        .env("DRONE_OUTPUT", &out)
+        .run();
+    run.assert_success();
+
+    let reg = Registry::plain(&s);
+    assert_eq!(
+        reg.tags(&name),
+        Some(vec!["1".into(), "1.0".into(), "latest".into()])
+    );
+    // Labels (custom, Dockerfile, auto) are in the pushed image's config.
+    let cfg = reg.config(&name, "1");
+    let labels = &cfg["config"]["Labels"];
+    assert_eq!(labels["com.example.tier"], "gold");
+    assert_eq!(labels["com.example.owner"], "qa");
+    assert_eq!(labels["team"], "ship");
+    assert_eq!(
+        labels["org.opencontainers.image.revision"],
+        "0123456789abcdef"
+    );
+    assert!(
+        labels["org.opencontainers.image.created"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    // Purge removed the local tags, so this pull really comes from the registry.
+    assert_ne!(
+        docker_cli(&s, &["image", "inspect", &format!("{repo}:1.0")]).code,
+        0,
+        "purge left the tag"
+    );
+    docker_cli(&s, &["pull", &format!("{repo}:1.0")]).assert_success();
+    let ran = docker_cli(&s, &["run", "--rm", &format!("{repo}:1.0")]);
+    ran.assert_success();
+    assert_eq!(
+        ran.stdout.trim(),
+        "ahoy from RUN",
+        "the build arg reached RUN"
+    );
+    docker_cli(&s, &["rmi", &format!("{repo}:1.0")]);
+
+    // DRONE_OUTPUT carries the digest the registry reports.
+    let vars = dotenv(&out);
+    let digest = reg.digest(&name, "1");
+    assert_eq!(vars["digest"], digest);
+    assert_eq!(vars["image_ref"], format!("{repo}@{digest}"));
+    assert_eq!(vars["tags"], "1,1.0,latest");
+}
+
+#[test]
+fn auth_registry_push_writes_the_artifact_file_with_the_registry_digest() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[("Dockerfile", &dockerfile(&s, "RUN echo auth > /f\n"))],
+    );
+    let name = unique("e2e/auth");
+    let repo = format!("{}/{name}", s.registry_tls);
+    let artifact = dir.path().join("meta/artifact.json");
+    let out = dir.path().join("out.env");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &repo)
+        .env("PLUGIN_TAGS", "v1,stable")
+        .env("PLUGIN_REGISTRY", &s.registry_tls)
+        .env("PLUGIN_USERNAME", &s.user)
+        .env("PLUGIN_PASSWORD", &s.password)
+        .env("PLUGIN_ARTIFACT_FILE", &artifact)
+        .env("DRONE_OUTPUT", &out)
+        .run();
+    run.assert_success();
+    assert!(
+        !run.output().contains(&s.password),
+        "password in output:\n{}",
+        run.output()
+    );
+
+    let reg = Registry::tls(&s);
+    assert_eq!(reg.tags(&name), Some(vec!["stable".into(), "v1".into()]));
+    let digest = reg.digest(&name, "v1");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&artifact).unwrap()).unwrap();
+    assert_eq!(doc["kind"], "docker/v1");
+    assert_eq!(doc["data"]["registryType"], "Docker");
+    assert_eq!(doc["data"]["registryUrl"], s.registry_tls.as_str());
+    let images = doc["data"]["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["image"], format!("{repo}:v1"));
+    assert_eq!(images[1]["image"], format!("{repo}:stable"));
+    for img in images {
+        assert_eq!(img["digest"], digest.as_str());
+    }
+    assert_eq!(dotenv(&out)["digest"], digest);
+}
+
+#[test]
+fn auto_tag_for_a_tag_ref_pushes_exactly_the_semver_tags() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", &dockerfile(&s, "RUN true\n"))]);
+    let name = unique("e2e/autotag");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", format!("{}/{name}", s.registry_plain))
+        .env("PLUGIN_AUTO_TAG", "true")
+        .env("PLUGIN_TAGS", "ignored-by-auto-tag")
+        .env("DRONE_COMMIT_REF", "refs/tags/v1.2.3")
+        .env("DRONE_REPO_BRANCH", "main")
+        .run();
+    run.assert_success();
+    assert_eq!(
+        Registry::plain(&s).tags(&name),
+        Some(vec!["1".into(), "1.2".into(), "1.2.3".into()])
+    );
+}
+
+#[test]
+fn auto_tag_on_another_branch_skips_and_pushes_nothing() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", &dockerfile(&s, "RUN true\n"))]);
+    let name = unique("e2e/autoskip");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", format!("{}/{name}", s.registry_plain))
+        .env("PLUGIN_AUTO_TAG", "true")
+        .env("DRONE_COMMIT_REF", "refs/heads/feature")
+        .env("DRONE_REPO_BRANCH", "main")
+        .run();
+    run.assert_success();
+    assert!(
+        run.output().contains("skipping the build"),
+        "{}",
+        run.output()
+    );
+    assert_eq!(Registry::plain(&s).tags(&name), None);
+}
+
+#[test]
+fn dry_run_builds_but_pushes_nothing() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[("Dockerfile", &dockerfile(&s, "RUN echo dry > /d\n"))],
+    );
+    let name = unique("e2e/dry");
+    let repo = format!("{}/{name}", s.registry_plain);
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &repo)
+        .env("PLUGIN_TAGS", "a")
+        .env("PLUGIN_DRY_RUN", "true")
+        .run();
+    run.assert_success();
+    assert!(run.output().contains("push: skipped"), "{}", run.output());
+    assert_eq!(Registry::plain(&s).tags(&name), None, "dry run pushed");
+    // The built image stays in the daemon: it is the product of a dry run.
+    docker_cli(&s, &["image", "inspect", &format!("{repo}:a")]).assert_success();
+    docker_cli(&s, &["rmi", &format!("{repo}:a")]);
+}
+
+#[test]
+fn wrong_password_fails_with_an_authentication_error_and_never_shows_it() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", &dockerfile(&s, "RUN true\n"))]);
+    let name = unique("e2e/badpw");
+    let wrong = "Wr0ng+pass/word?=x";
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", format!("{}/{name}", s.registry_tls))
+        .env("PLUGIN_TAGS", "1,2")
+        .env("PLUGIN_USERNAME", &s.user)
+        .env("PLUGIN_PASSWORD", wrong)
+        .run();
+    run.assert_failure();
+    let out = run.output();
+    assert!(out.contains("authentication failed"), "{out}");
+    assert!(out.contains("pushed: none; not pushed: 1, 2"), "{out}");
+    assert!(!out.contains(wrong), "password leaked:\n{out}");
+    assert!(!out.contains("Wr0ng"), "password leaked:\n{out}");
+    assert_eq!(Registry::tls(&s).tags(&name), None);
+}
+
+#[test]
+fn buildkit_secret_is_usable_in_run_but_absent_from_layers_history_and_logs() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "bk-s3cret-Value-91f2c";
+    let file_secret = "file-s3cret-Value-77ab0";
+    write_files(
+        dir.path(),
+        &[
+            (
+                "Dockerfile",
+                &dockerfile(
+                    &s,
+                    "RUN --mount=type=secret,id=token,required=true /bin/busybox sha256sum /run/secrets/token | /bin/busybox cut -d' ' -f1 > /token.sha\n\
+                     RUN --mount=type=secret,id=key,required=true /bin/busybox wc -c < /run/secrets/key > /key.len\n",
+                ),
+            ),
+            ("key.txt", file_secret),
+        ],
+    );
+    let name = unique("e2e/secret");
+    let repo = format!("{}/{name}", s.registry_plain);
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &repo)
+        .env("PLUGIN_TAGS", "1")
+        .env("PLUGIN_DRY_RUN", "true")
+        .env("BUILD_TOKEN", secret)
+        .env("PLUGIN_SECRETS_FROM_ENV", "token=BUILD_TOKEN")
+        .env("PLUGIN_SECRETS_FROM_FILE", "key=key.txt")
+        .run();
+    run.assert_success();
+    assert!(
+        !run.output().contains(secret) && !run.output().contains(file_secret),
+        "secret in logs:\n{}",
+        run.output()
+    );
+
+    let image = format!("{repo}:1");
+    // Usable: the RUN step saw the secret (its hash and the file's length are in the image).
+    let sha = docker_cli(
+        &s,
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/cat",
+            &image,
+            "/token.sha",
+        ],
+    );
+    sha.assert_success();
+    use sha2_free::sha256_hex;
+    assert_eq!(sha.stdout.trim(), sha256_hex(secret.as_bytes()));
+    let len = docker_cli(
+        &s,
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/cat",
+            &image,
+            "/key.len",
+        ],
+    );
+    assert_eq!(len.stdout.trim(), file_secret.len().to_string());
+    // Absent: not in the history, not in any byte of the saved image.
+    let history = docker_cli(&s, &["history", "--no-trunc", &image]);
+    assert!(!history.output().contains(secret), "{}", history.output());
+    let tar = dir.path().join("image.tar");
+    docker_cli(&s, &["save", "-o", tar.to_str().unwrap(), &image]).assert_success();
+    let bytes = std::fs::read(&tar).unwrap();
+    for needle in [secret, file_secret] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "secret {needle} in image layers"
+        );
+    }
+    docker_cli(&s, &["rmi", &image]);
+}
+
+/// sha256 without a crypto dependency in the test crate: the busybox in the base image computes
+/// the expected value the same way the RUN step does.
+mod sha2_free {
+    pub fn sha256_hex(data: &[u8]) -> String {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sha256sum");
+        child.stdin.take().unwrap().write_all(data).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// A fake `dockerd` that records that it was started, prints a log line, then never answers.
+fn fake_dockerd(dir: &std::path::Path, behaviour: &str) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("dockerd");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch {}/started\necho 'level=error msg=\"fake dockerd: storage driver exploded\"'\n{behaviour}\n", dir.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn missing_repo_fails_before_any_daemon_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = fake_dockerd(dir.path(), "sleep 30");
+    write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    let run = Plugin::new("docker", dir.path())
+        .path_prepend(&bin)
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/none.sock", dir.path().display()),
+        )
+        .env("PLUGIN_TAGS", "1")
+        .run();
+    run.assert_failure();
+    assert!(
+        run.stderr.contains("PLUGIN_REPO is required"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("started").exists(), "dockerd was started");
+}
+
+#[test]
+fn a_daemon_that_never_answers_fails_fast_with_its_log_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = fake_dockerd(dir.path(), "sleep 60");
+    write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    let started = Instant::now();
+    let run = Plugin::new("docker", dir.path())
+        .path_prepend(&bin)
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/none.sock", dir.path().display()),
+        )
+        .env("PLUGIN_REPO", "127.0.0.1:5000/never/up")
+        .env("PLUGIN_DAEMON_RETRY_COUNT", "2")
+        .run();
+    run.assert_failure();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        dir.path().join("started").exists(),
+        "dockerd was not started"
+    );
+    assert!(run.stderr.contains("did not answer"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("storage driver exploded"),
+        "no log tail:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_daemon_that_exits_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = fake_dockerd(dir.path(), "exit 3");
+    write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    let started = Instant::now();
+    let run = Plugin::new("docker", dir.path())
+        .path_prepend(&bin)
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/none.sock", dir.path().display()),
+        )
+        .env("PLUGIN_REPO", "127.0.0.1:5000/never/up")
+        .env("PLUGIN_DAEMON_RETRY_COUNT", "30")
+        .run();
+    run.assert_failure();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited for the timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(run.stderr.contains("exited"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("storage driver exploded"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn push_only_pushes_a_local_image_under_new_tags() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    let local = format!("longshore-e2e/{}:src", unique("pushonly"));
+    docker_cli(&s, &["tag", &s.base_image, &local]).assert_success();
+    let name = unique("e2e/pushonly");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", format!("{}/{name}", s.registry_plain))
+        .env("PLUGIN_PUSH_ONLY", "true")
+        .env("PLUGIN_SOURCE_IMAGE", &local)
+        .env("PLUGIN_TAGS", "x,y")
+        .run();
+    run.assert_success();
+    assert_eq!(
+        Registry::plain(&s).tags(&name),
+        Some(vec!["x".into(), "y".into()])
+    );
+    docker_cli(&s, &["rmi", &local]);
+}
+
+#[test]
+fn tags_file_and_tar_path() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("Dockerfile", &dockerfile(&s, "RUN true\n")),
+            (".tags", "t1, t2\n"),
+        ],
+    );
+    let name = unique("e2e/tagsfile");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", format!("{}/{name}", s.registry_plain))
+        .env("PLUGIN_TAR_PATH", "out/image.tar")
+        .run();
+    run.assert_success();
+    assert_eq!(
+        Registry::plain(&s).tags(&name),
+        Some(vec!["t1".into(), "t2".into()])
+    );
+    let tar = std::fs::read(dir.path().join("out/image.tar")).unwrap();
+    assert!(
+        tar.windows(13).any(|w| w == b"manifest.json"),
+        "not a docker save tarball"
+    );
+}
+
+#[test]
+fn bad_boolean_is_refused_with_the_variable_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Plugin::new("docker", dir.path())
+        .env("PLUGIN_REPO", "127.0.0.1:5000/x/y")
+        .env("PLUGIN_DRY_RUN", "yes")
+        .run();
+    run.assert_failure();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].contains("PLUGIN_DRY_RUN: 'yes' is not a boolean"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn readme_settings_table_matches_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(longshore_tests::plugin_bin("docker"))
+        .arg("--settings-markdown")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("<!-- settings:docker:start -->\n")
+        .expect("start marker")
+        + "<!-- settings:docker:start -->\n".len();
+    let end = readme
+        .find("<!-- settings:docker:end -->")
+        .expect("end marker");
+    assert_eq!(
+        readme[start..end].trim(),
+        table.trim(),
+        "README is stale: regenerate with `longshore-docker --settings-markdown`"
+    );
+}
