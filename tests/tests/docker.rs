@@ -525,3 +525,368 @@ fn readme_settings_table_matches_the_code() {
         "README is stale: regenerate with `longshore-docker --settings-markdown`"
     );
 }
+
+#[test]
+fn ssh_agent_key_is_forwarded_to_run_and_left_nowhere() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("key");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "longshore-test",
+            "-f",
+        ])
+        .arg(&keyfile)
+        .status()
+        .expect("ssh-keygen (openssh-client)");
+    assert!(keygen.success());
+    let key = std::fs::read_to_string(&keyfile).unwrap();
+    std::fs::remove_file(&keyfile).unwrap();
+    let key_line = key.lines().nth(1).unwrap().to_string();
+    write_files(
+        dir.path(),
+        &[(
+            "Dockerfile",
+            &dockerfile(
+                &s,
+                "RUN --mount=type=ssh /bin/busybox test -S \"$SSH_AUTH_SOCK\" && echo forwarded > /ssh.txt\n",
+            ),
+        )],
+    );
+    let name = unique("e2e/ssh");
+    let repo = format!("{}/{name}", s.registry_plain);
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &repo)
+        .env("PLUGIN_TAGS", "1")
+        .env("PLUGIN_DRY_RUN", "true")
+        .env("PLUGIN_SSH_AGENT_KEY", &key)
+        .run();
+    run.assert_success();
+    assert!(
+        !run.output().contains(&key_line),
+        "key in output:\n{}",
+        run.output()
+    );
+    let image = format!("{repo}:1");
+    let out = docker_cli(
+        &s,
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/cat",
+            &image,
+            "/ssh.txt",
+        ],
+    );
+    assert_eq!(out.stdout.trim(), "forwarded", "{}", out.output());
+    let tar = dir.path().join("image.tar");
+    docker_cli(&s, &["save", "-o", tar.to_str().unwrap(), &image]).assert_success();
+    let bytes = std::fs::read(&tar).unwrap();
+    assert!(
+        !bytes
+            .windows(key_line.len())
+            .any(|w| w == key_line.as_bytes()),
+        "key in image"
+    );
+    assert!(!std::path::Path::new(&format!("{}/.ssh/id_rsa", dir.path().display())).exists());
+    docker_cli(&s, &["rmi", &image]);
+}
+
+#[test]
+fn config_json_credentials_push_to_the_auth_registry() {
+    use base64::Engine as _;
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", &dockerfile(&s, "RUN true\n"))]);
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", s.user, s.password));
+    let config = format!(
+        r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+        s.registry_tls
+    );
+    let name = unique("e2e/config");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", format!("{}/{name}", s.registry_tls))
+        .env("PLUGIN_TAGS", "c")
+        .env("PLUGIN_CONFIG", &config)
+        .run();
+    run.assert_success();
+    assert!(run.output().contains("PLUGIN_CONFIG"), "{}", run.output());
+    assert!(!run.output().contains(&auth) && !run.output().contains(&s.password));
+    assert_eq!(Registry::tls(&s).tags(&name), Some(vec!["c".into()]));
+    assert!(
+        !std::path::Path::new("/root/.docker/config.json").exists() || {
+            let text = std::fs::read_to_string("/root/.docker/config.json").unwrap_or_default();
+            !text.contains(&auth)
+        }
+    );
+}
+
+#[test]
+fn build_options_target_quiet_compress_add_host_no_cache_and_card() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "docker/app.Dockerfile",
+                &format!(
+                    "FROM {} AS base\nRUN /bin/busybox grep -q 'api.internal' /etc/hosts && echo base > /stage\nFROM base AS final\nRUN echo final > /stage\n",
+                    s.base_image
+                ),
+            ),
+            ("ctx/data.txt", "context file"),
+            ("ctx/.dockerignore", "*.tmp\n"),
+            ("ctx/junk.tmp", "ignored"),
+        ],
+    );
+    let name = unique("e2e/options");
+    let repo = format!("{}/{name}", s.registry_plain);
+    let card = dir.path().join("card.json");
+    let run = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &repo)
+        .env("PLUGIN_TAGS", "opt")
+        .env("PLUGIN_DOCKERFILE", "docker/app.Dockerfile")
+        .env("PLUGIN_CONTEXT", "ctx")
+        .env("PLUGIN_TARGET", "base")
+        .env("PLUGIN_QUIET", "true")
+        .env("PLUGIN_COMPRESS", "true")
+        .env("PLUGIN_NO_CACHE", "true")
+        .env("PLUGIN_ADD_HOST", "api.internal:10.1.2.3")
+        .env("PLUGIN_LABEL_SCHEMA", "vendor=longshore")
+        .env("DRONE_CARD_PATH", &card)
+        .run();
+    run.assert_success();
+    assert!(
+        !run.output().contains("Step 1/"),
+        "quiet build printed its steps:\n{}",
+        run.output()
+    );
+    let reg = Registry::plain(&s);
+    let cfg = reg.config(&name, "opt");
+    assert_eq!(
+        cfg["config"]["Labels"]["org.opencontainers.image.vendor"],
+        "longshore"
+    );
+    docker_cli(&s, &["pull", &format!("{repo}:opt")]).assert_success();
+    let stage = docker_cli(
+        &s,
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/cat",
+            &format!("{repo}:opt"),
+            "/stage",
+        ],
+    );
+    assert_eq!(
+        stage.stdout.trim(),
+        "base",
+        "target stage not honoured: {}",
+        stage.output()
+    );
+    docker_cli(&s, &["rmi", &format!("{repo}:opt")]);
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();
+    assert_eq!(
+        card["schema"],
+        "https://drone-plugins.github.io/drone-docker/card.json"
+    );
+    assert!(card["data"]["Id"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(card["data"]["ParsedRepoTags"][0]["Tag"], "opt");
+}
+
+#[test]
+fn daemon_settings_become_dockerd_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fake records its arguments, one per line, then exits: we only check the mapping.
+    let bin = fake_dockerd(
+        dir.path(),
+        &format!(
+            "for a in \"$@\"; do echo \"$a\"; done > {}/args; exit 1",
+            dir.path().display()
+        ),
+    );
+    write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    let run = Plugin::new("docker", dir.path())
+        .path_prepend(&bin)
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/d.sock", dir.path().display()),
+        )
+        .env("PLUGIN_REPO", "r.example:5000/a/b")
+        .env("PLUGIN_REGISTRY", "r.example:5000")
+        .env("PLUGIN_INSECURE", "true")
+        .env("PLUGIN_INSECURE_REGISTRIES", "10.0.0.1:5000,reg.local")
+        .env("PLUGIN_MIRROR", "https://m1.example,https://m2.example")
+        .env("PLUGIN_STORAGE_DRIVER", "vfs")
+        .env("PLUGIN_STORAGE_PATH", "/tmp/longshore-test-data")
+        .env("PLUGIN_BIP", "172.31.0.1/16")
+        .env("PLUGIN_MTU", "1400")
+        .env("PLUGIN_CUSTOM_DNS", "1.1.1.1, 8.8.8.8")
+        .env("PLUGIN_CUSTOM_DNS_SEARCH", "corp.example")
+        .env("PLUGIN_IPV6", "true")
+        .env("PLUGIN_EXPERIMENTAL", "true")
+        .run();
+    run.assert_failure();
+    let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    for want in [
+        "--data-root=/tmp/longshore-test-data",
+        &format!("--host=unix://{}/d.sock", dir.path().display()),
+        "--storage-driver=vfs",
+        "--insecure-registry=r.example:5000",
+        "--insecure-registry=10.0.0.1:5000",
+        "--insecure-registry=reg.local",
+        "--registry-mirror=https://m1.example",
+        "--registry-mirror=https://m2.example",
+        "--bip=172.31.0.1/16",
+        "--mtu=1400",
+        "--dns=1.1.1.1",
+        "--dns=8.8.8.8",
+        "--dns-search=corp.example",
+        "--ipv6",
+        "--experimental",
+    ] {
+        assert!(args.contains(&want), "missing {want} in {args:?}");
+    }
+}
+
+#[test]
+fn invalid_settings_are_refused_before_any_daemon_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = fake_dockerd(dir.path(), "sleep 30");
+    write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("PLUGIN_REPO", "Bad/Repo")], "PLUGIN_REPO: 'Bad/Repo'"),
+        (&[("PLUGIN_REPO", "a/b:1")], "must not contain a tag"),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_TAGS", "ok,-bad")],
+            "PLUGIN_TAGS: '-bad' is not a valid tag",
+        ),
+        (
+            &[
+                ("PLUGIN_REPO", "a/b"),
+                ("PLUGIN_PUSH_ONLY", "true"),
+                ("PLUGIN_DRY_RUN", "true"),
+            ],
+            "cannot be used together",
+        ),
+        (
+            &[
+                ("PLUGIN_REPO", "a/b"),
+                ("PLUGIN_DOCKERFILE", "nope/Dockerfile"),
+            ],
+            "PLUGIN_DOCKERFILE: cannot read",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_CONTEXT", "missing")],
+            "PLUGIN_CONTEXT:",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_DAEMON_RETRY_COUNT", "ten")],
+            "PLUGIN_DAEMON_RETRY_COUNT: 'ten' is not a whole number",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_BUILD_ARGS", "[\"A=1\",")],
+            "PLUGIN_BUILD_ARGS: looks like a JSON array",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_CONFIG", "{not json")],
+            "PLUGIN_CONFIG: not valid JSON",
+        ),
+        (
+            &[
+                ("PLUGIN_REPO", "a/b"),
+                ("PLUGIN_SECRETS_FROM_FILE", "k=/nonexistent/secret"),
+            ],
+            "PLUGIN_SECRETS_FROM_FILE: cannot read /nonexistent/secret",
+        ),
+        (
+            &[
+                ("PLUGIN_REPO", "a/b"),
+                ("PLUGIN_SECRETS_FROM_ENV", "k=NOT_SET_ANYWHERE"),
+            ],
+            "PLUGIN_SECRETS_FROM_ENV: NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            &[
+                ("PLUGIN_REPO", "a/b"),
+                ("PLUGIN_PASSWORD", "pw-without-user"),
+            ],
+            "PLUGIN_USERNAME is required",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_MTU", "big")],
+            "PLUGIN_MTU: 'big'",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_CUSTOM_DNS", "not-an-ip")],
+            "PLUGIN_CUSTOM_DNS:",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_PLATFORM", "linux")],
+            "PLUGIN_PLATFORM:",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_ADD_HOST", "nohost")],
+            "PLUGIN_ADD_HOST:",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_COSIGN_PRIVATE_KEY", "k")],
+            "PLUGIN_COSIGN_PRIVATE_KEY: cosign signing is not supported",
+        ),
+        (
+            &[
+                ("PLUGIN_REPO", "a/b"),
+                ("PLUGIN_ENV_FILE", "/nonexistent.env"),
+            ],
+            "PLUGIN_ENV_FILE: cannot read",
+        ),
+        (
+            &[("PLUGIN_REPO", "a/b"), ("DOCKER_HOST", "ftp://x")],
+            "DOCKER_HOST:",
+        ),
+    ];
+    for (vars, want) in cases {
+        let mut p = Plugin::new("docker", dir.path()).path_prepend(&bin);
+        if !vars.iter().any(|(k, _)| *k == "DOCKER_HOST") {
+            p = p.env(
+                "DOCKER_HOST",
+                format!("unix://{}/none.sock", dir.path().display()),
+            );
+        }
+        let run = p.envs(vars.iter().copied()).run();
+        assert_eq!(run.code, 1, "{vars:?}: {}", run.output());
+        let lines: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| !l.contains(" WARN "))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{vars:?}: expected one error line:\n{}",
+            run.stderr
+        );
+        assert!(
+            lines[0].contains(want),
+            "{vars:?}: wanted {want:?} in {:?}",
+            lines[0]
+        );
+        assert!(!run.output().contains("panicked"), "{vars:?}");
+        assert!(
+            !dir.path().join("started").exists(),
+            "{vars:?}: dockerd was started"
+        );
+    }
+}

@@ -70,6 +70,19 @@ fn run(env: Env) -> Result<(), longshore_core::Error> {
     for line in docker::plan::describe(&cfg) {
         info!("plan: {line}");
     }
+    // The agent must exist, and SSH_AUTH_SOCK point at it, before the runtime starts threads.
+    let _agent = match &cfg.mode {
+        docker::config::Mode::Build(b) => match &b.ssh_key {
+            Some(key) => {
+                let agent = docker::ssh::SshAgent::start(key)?;
+                set_ssh_auth_sock(&agent.socket);
+                info!("ssh: agent started with the key of PLUGIN_SSH_AGENT_KEY");
+                Some(agent)
+            }
+            None => None,
+        },
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -80,4 +93,12 @@ fn run(env: Env) -> Result<(), longshore_core::Error> {
         info!("summary: {line}");
     }
     Ok(())
+}
+
+/// bollard's BuildKit session finds the agent only through this process's `SSH_AUTH_SOCK`.
+#[allow(unsafe_code)]
+fn set_ssh_auth_sock(socket: &std::path::Path) {
+    // SAFETY: called from `main` before the tokio runtime (or any other thread) exists, so no
+    // other thread can read or write the environment concurrently.
+    unsafe { std::env::set_var("SSH_AUTH_SOCK", socket) };
 }

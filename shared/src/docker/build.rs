@@ -145,7 +145,8 @@ async fn buildkit(
     let mut opts = ImageBuildFrontendOptions::builder()
         .dockerfile(Path::new(&ctx.dockerfile))
         .pull(cfg.pull)
-        .nocache(cfg.no_cache);
+        .nocache(cfg.no_cache)
+        .enable_ssh(cfg.ssh_key.is_some());
     for s in &cfg.secrets {
         let path = match &s.source {
             SecretValue::File(p) => p.clone(),

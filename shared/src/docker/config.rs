@@ -67,12 +67,14 @@ pub struct BuildConfig {
     pub add_hosts: Vec<String>,
     /// BuildKit secrets; any makes the build use BuildKit.
     pub secrets: Vec<BuildSecret>,
+    /// `PLUGIN_SSH_AGENT_KEY`: forwarded through an ssh-agent to `RUN --mount=type=ssh`; BuildKit.
+    pub ssh_key: Option<Secret>,
 }
 
 impl BuildConfig {
     /// True when the build must go through BuildKit.
     pub fn uses_buildkit(&self) -> bool {
-        !self.secrets.is_empty()
+        !self.secrets.is_empty() || self.ssh_key.is_some()
     }
 }
 
@@ -157,12 +159,6 @@ pub fn prepare(
             second: "PLUGIN_DRY_RUN".into(),
             reason: "push-only pushes and dry run does not".into(),
         });
-    }
-    if !s.ssh_agent_key.expose().trim().is_empty() {
-        return Err(SettingsError::invalid(
-            "PLUGIN_SSH_AGENT_KEY",
-            "SSH agent forwarding is not supported yet; use PLUGIN_SECRETS_FROM_FILE for a key the build reads",
-        ));
     }
 
     // Tags: auto_tag decides first, since it can end the run before anything starts.
@@ -616,6 +612,7 @@ fn build_config(
         platform,
         add_hosts: s.add_host.0.clone(),
         secrets,
+        ssh_key: (!s.ssh_agent_key.expose().trim().is_empty()).then(|| s.ssh_agent_key.clone()),
     })
 }
 

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod push;
 pub mod reference;
 pub mod settings;
+pub mod ssh;
 pub mod tags;
 
 pub use config::{Config, Prepared, prepare};

@@ -25,7 +25,19 @@ pub fn describe(cfg: &Config) -> Vec<String> {
             );
             if b.uses_buildkit() {
                 let ids: Vec<&str> = b.secrets.iter().map(|s| s.id.as_str()).collect();
-                what.push_str(&format!(", BuildKit (secrets: {})", ids.join(", ")));
+                what.push_str(&format!(
+                    ", BuildKit (secrets: {}{})",
+                    if ids.is_empty() {
+                        "none".into()
+                    } else {
+                        ids.join(", ")
+                    },
+                    if b.ssh_key.is_some() {
+                        "; ssh agent forwarded"
+                    } else {
+                        ""
+                    }
+                ));
             }
             if let Some(t) = &b.target {
                 what.push_str(&format!(", target {t}"));
