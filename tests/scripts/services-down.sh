@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Owns: stopping the services that tests/scripts/services-up.sh started: the two
-# registries and dockerd, each only through its pid file in $STATE and only if that pid
-# still runs the expected binary (never by process name). A dockerd that services-up.sh
-# did not start is left alone. Installed packages stay.
-#   --purge  also removes $STATE (data, certificates, logs, env) and the test CA that
-#            services-up.sh put in /etc/docker/certs.d.
+# registries, the S3 servers moto and s3s-fs, and dockerd, each only through its pid
+# file in $STATE and only if that pid still runs the expected binary (never by process
+# name). A dockerd that services-up.sh did not start is left alone. Installed packages
+# and the venv stay.
+#   --purge  also removes $STATE (registry and s3s-fs data, certificates, logs, env) and
+#            the test CA that services-up.sh put in /etc/docker/certs.d. moto keeps
+#            its buckets in memory only: stopping it already loses them.
 set -euo pipefail
 
 STATE=${LONGSHORE_STATE:-/tmp/longshore-services}
 DOCKERD=/usr/sbin/dockerd
 REGISTRY_BIN=/usr/bin/docker-registry
 CERTS_D=/etc/docker/certs.d
+VENV=/opt/longshore-venv
+MOTO_BIN=$VENV/bin/moto_server
+S3SFS_BIN=$(command -v s3s-fs 2>/dev/null || printf '%s' "$HOME/.cargo/bin/s3s-fs")
 
 purge=0
 for arg in "$@"; do
@@ -29,13 +34,18 @@ done
 
 say() { printf 'services-down: %s\n' "$*"; }
 
-live_pid() { # PIDFILE BINARY
+# A pid from a pid file, printed only if that process is alive and runs BINARY (for an
+# interpreter: and has ARG among its arguments).
+live_pid() { # PIDFILE BINARY [ARG]
     local pid exe
     [ -s "$1" ] || return 1
     pid=$(<"$1")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-    [ "$exe" = "$2" ] || return 1
+    [ "${exe% (deleted)}" = "$2" ] || return 1
+    if [ -n "${3:-}" ]; then
+        tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$3" || return 1
+    fi
     printf '%s' "$pid"
 }
 
@@ -45,9 +55,9 @@ declare -A stopping=() # pid -> name
 declare -A deadline=() # pid -> 50 ms ticks left before SIGKILL
 status=0
 
-request_stop() { # NAME BINARY TIMEOUT_S
+request_stop() { # NAME BINARY TIMEOUT_S [ARG]
     local pidfile=$STATE/$1.pid pid
-    if pid=$(live_pid "$pidfile" "$2"); then
+    if pid=$(live_pid "$pidfile" "$2" "${4:-}"); then
         say "stopping $1 (pid $pid)"
         if kill -TERM "$pid" 2>/dev/null; then
             stopping[$pid]=$1
@@ -85,6 +95,9 @@ wait_stopped() {
 if [ -d "$STATE" ]; then
     request_stop registry-auth "$REGISTRY_BIN" 10
     request_stop registry-plain "$REGISTRY_BIN" 10
+    # moto_server is a Python script: its process runs the venv's interpreter.
+    request_stop moto "$(readlink -f "$VENV/bin/python")" 10 "$MOTO_BIN"
+    request_stop s3s-fs "$(readlink -f "$S3SFS_BIN")" 10
     # dockerd stops its containers and its managed containerd before exiting.
     request_stop dockerd "$DOCKERD" 30
     wait_stopped

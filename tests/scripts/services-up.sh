@@ -8,7 +8,12 @@
 #   * the distribution registry twice: plain HTTP without auth on 127.0.0.1:5000, and
 #     TLS with htpasswd (bcrypt) auth on 127.0.0.1:5443;
 #   * the base image longshore-test/busybox:latest, imported from busybox-static
-#     (nothing can be pulled here).
+#     (nothing can be pulled here);
+#   * two S3 servers for the s3 plugin, each with the bucket longshore-test:
+#     moto on 127.0.0.1:5601 (in memory: its buckets are gone after a restart; accepts
+#     any credentials, checks no checksum) and s3s-fs on 127.0.0.1:5602 (files under
+#     $STATE/s3s-fs/<bucket>/<key>; checks SigV4 with its one key pair, Content-MD5 and
+#     checksums).
 # Everything it starts has a pid file in $STATE; tests/scripts/services-down.sh stops
 # exactly those. Packages come from tests/scripts/install.sh. Run as root.
 #
@@ -33,6 +38,16 @@ CA_CRT=$TLS_DIR/ca.crt
 CERTS_D=/etc/docker/certs.d
 AUTH_CHANGED=0
 BUSYBOX_APPLETS=(sh echo cat ls mkdir cp mv rm touch true false sleep env wc head grep test id)
+VENV=/opt/longshore-venv
+MOTO_BIN=$VENV/bin/moto_server
+AWS_CLI=$VENV/bin/aws
+S3SFS_BIN=$(command -v s3s-fs 2>/dev/null || printf '%s' "$HOME/.cargo/bin/s3s-fs")
+MOTO_ADDR=127.0.0.1:5601
+S3SFS_ADDR=127.0.0.1:5602
+S3SFS_ACCESS_KEY=longshore
+# '+' and '/' as in real AWS secret keys: they must survive the signing code unescaped.
+S3SFS_SECRET_KEY='Lsh0reS3cretKey+/abc'
+S3_BUCKET=longshore-test
 
 say() { printf 'services-up: %s\n' "$*"; }
 die() { printf 'services-up: error: %s\n' "$*" >&2; exit 1; }
@@ -52,14 +67,18 @@ now_ms() {
     printf '%s' "$((t / 1000))"
 }
 
-# A pid from a pid file, printed only if that process is alive and runs BINARY.
-live_pid() { # PIDFILE BINARY
+# A pid from a pid file, printed only if that process is alive and runs BINARY (for an
+# interpreter: and has ARG among its arguments).
+live_pid() { # PIDFILE BINARY [ARG]
     local pid exe
     [ -s "$1" ] || return 1
     pid=$(<"$1")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-    [ "$exe" = "$2" ] || return 1
+    [ "${exe% (deleted)}" = "$2" ] || return 1
+    if [ -n "${3:-}" ]; then
+        tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$3" || return 1
+    fi
     printf '%s' "$pid"
 }
 
@@ -104,7 +123,16 @@ http_code() { # URL [CURL ARGS...]
     curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "$url" 2>/dev/null || true
 }
 
+# Any HTTP answer at all (curl prints 000 when nothing answers).
+http_answers() { # URL
+    local code
+    code=$(http_code "$1")
+    [ -n "$code" ] && [ "$code" != 000 ]
+}
+
 plain_registry_ok() { [ "$(http_code "http://$PLAIN_ADDR/v2/")" = 200 ]; }
+moto_ok() { http_answers "http://$MOTO_ADDR/"; }
+s3sfs_ok() { http_answers "http://$S3SFS_ADDR/"; }
 tls_registry_ok() { [ "$(http_code "https://$TLS_ADDR/v2/" --cacert "$CA_CRT")" = 401 ]; }
 
 check_tools() {
@@ -113,6 +141,9 @@ check_tools() {
         [ -x "$tool" ] || die "$tool not found: run tests/scripts/install.sh first"
     done
     command -v docker >/dev/null || die "docker CLI not found: run tests/scripts/install.sh first"
+    for tool in "$MOTO_BIN" "$AWS_CLI" "$S3SFS_BIN"; do
+        [ -x "$tool" ] || die "$tool not found: run tests/scripts/install.sh first"
+    done
 }
 
 # ---------------------------------------------------------------------------- dockerd
@@ -274,6 +305,78 @@ ensure_registry() { # NAME ADDR CHECK_FN RESTART(0|1)
     say "$name ready on $addr (pid $pid)"
 }
 
+# ------------------------------------------------------------------------- S3 servers
+
+# Start NAME unless something answers CHECK already; wait until it answers.
+# EXE and ARG identify our own instance in its pid file (see live_pid).
+ensure_s3_server() { # NAME ADDR CHECK EXE ARG -- CMD...
+    local name=$1 addr=$2 check=$3 exe=$4 arg=$5
+    local pidfile=$STATE/$name.pid log=$STATE/$name.log pid start
+    shift 6
+    if "$check"; then
+        if pid=$(live_pid "$pidfile" "$exe" "$arg"); then
+            say "$name already running on $addr (pid $pid)"
+        else
+            say "$name already answering on $addr (not started by this script)"
+        fi
+        return
+    fi
+    start=$(now_ms)
+    if pid=$(live_pid "$pidfile" "$exe" "$arg"); then
+        say "$name (pid $pid) is running but not answering yet; waiting"
+    else
+        : >"$log"
+        say "starting $name on $addr (log $log)"
+        pid=$(start_detached "$log" "$@")
+        printf '%s\n' "$pid" >"$pidfile"
+    fi
+    if ! wait_for 30 "$pid" "$check"; then
+        show_log_tail "$log"
+        die "$name did not answer on $addr within 30 s"
+    fi
+    say "$name ready on $addr in $(($(now_ms) - start)) ms (pid $pid)"
+}
+
+ensure_moto() {
+    # moto_server is a Python script: its process runs the venv's interpreter.
+    ensure_s3_server moto "$MOTO_ADDR" moto_ok "$(readlink -f "$VENV/bin/python")" "$MOTO_BIN" -- \
+        "$MOTO_BIN" -H "${MOTO_ADDR%:*}" -p "${MOTO_ADDR##*:}"
+}
+
+ensure_s3sfs() {
+    mkdir -p "$STATE/s3s-fs"
+    ensure_s3_server s3s-fs "$S3SFS_ADDR" s3sfs_ok "$(readlink -f "$S3SFS_BIN")" "" -- \
+        "$S3SFS_BIN" --host "${S3SFS_ADDR%:*}" --port "${S3SFS_ADDR##*:}" \
+        --access-key "$S3SFS_ACCESS_KEY" --secret-key "$S3SFS_SECRET_KEY" "$STATE/s3s-fs"
+}
+
+# The venv's awscli against ENDPOINT, isolated from the caller's AWS settings.
+# AWS_CA_BUNDLE (set on the project's machines) would be applied to the plain-HTTP
+# endpoint too; no config or credentials file, profile or session token may leak in.
+aws_cli() { # ENDPOINT ACCESS_KEY SECRET_KEY ARGS...
+    local endpoint=$1 access=$2 secret=$3
+    shift 3
+    env -u AWS_CA_BUNDLE -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
+        -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 \
+        AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+        AWS_ACCESS_KEY_ID="$access" AWS_SECRET_ACCESS_KEY="$secret" \
+        AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+        "$AWS_CLI" --endpoint-url "$endpoint" "$@"
+}
+
+ensure_bucket() { # NAME ENDPOINT ACCESS_KEY SECRET_KEY BUCKET
+    local name=$1 endpoint=$2 access=$3 secret=$4 bucket=$5 out
+    if aws_cli "$endpoint" "$access" "$secret" s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
+        say "$name: bucket $bucket present"
+        return
+    fi
+    if ! out=$(aws_cli "$endpoint" "$access" "$secret" s3 mb "s3://$bucket" 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "$name: could not create bucket $bucket on $endpoint"
+    fi
+    say "$name: created bucket $bucket"
+}
+
 # ------------------------------------------------------------------------- base image
 
 ensure_base_image() {
@@ -305,7 +408,8 @@ ensure_base_image() {
 write_env() {
     local env=$STATE/env
     # Values are single-quoted so the file can be sourced (the password holds '>' and
-    # '?'); none contains a single quote. Non-shell readers: strip one pair of quotes.
+    # '?', the S3 secret '+' and '/'); none contains a single quote. moto accepts any
+    # credentials. Non-shell readers: strip one pair of quotes.
     cat >"$env.tmp" <<EOF
 DOCKER_HOST='unix://$DOCKER_SOCK'
 LONGSHORE_REGISTRY_PLAIN='$PLAIN_ADDR'
@@ -314,6 +418,12 @@ LONGSHORE_REGISTRY_USER='$REGISTRY_USER'
 LONGSHORE_REGISTRY_PASSWORD='$REGISTRY_PASSWORD'
 LONGSHORE_REGISTRY_CA='$CA_CRT'
 LONGSHORE_BASE_IMAGE='$BASE_IMAGE'
+LONGSHORE_MOTO='http://$MOTO_ADDR'
+LONGSHORE_S3SFS='http://$S3SFS_ADDR'
+LONGSHORE_S3SFS_ACCESS_KEY='$S3SFS_ACCESS_KEY'
+LONGSHORE_S3SFS_SECRET_KEY='$S3SFS_SECRET_KEY'
+LONGSHORE_S3_BUCKET='$S3_BUCKET'
+LONGSHORE_AWS_CLI='$AWS_CLI'
 EOF
     if cmp -s "$env.tmp" "$env"; then
         rm -f "$env.tmp"
@@ -337,6 +447,10 @@ main() {
     ensure_registry registry-plain "$PLAIN_ADDR" plain_registry_ok 0
     ensure_registry registry-auth "$TLS_ADDR" tls_registry_ok "$AUTH_CHANGED"
     ensure_base_image
+    ensure_moto
+    ensure_s3sfs
+    ensure_bucket moto "http://$MOTO_ADDR" longshore-moto any-secret "$S3_BUCKET"
+    ensure_bucket s3s-fs "http://$S3SFS_ADDR" "$S3SFS_ACCESS_KEY" "$S3SFS_SECRET_KEY" "$S3_BUCKET"
     write_env
 
     cat <<EOF
@@ -346,6 +460,9 @@ Longshore test services (state in $STATE; stop with tests/scripts/services-down.
   registry plain http://$PLAIN_ADDR     no auth
   registry TLS   https://$TLS_ADDR    user $REGISTRY_USER, CA $CA_CRT
   base image     $BASE_IMAGE
+  moto (S3)      http://$MOTO_ADDR   any credentials, in memory, bucket $S3_BUCKET
+  s3s-fs (S3)    http://$S3SFS_ADDR   key $S3SFS_ACCESS_KEY, data $STATE/s3s-fs, bucket $S3_BUCKET
+  aws CLI        $AWS_CLI  (unset AWS_CA_BUNDLE for plain-HTTP endpoints)
 Environment for tests:  set -a; . $STATE/env; set +a
 EOF
 }
