@@ -13,6 +13,7 @@
 //! | [`output`] | `DRONE_OUTPUT`, the Harness artifact file, the Drone card |
 //! | [`error`] | the core error type and its one-line rendering |
 //! | `docker` (feature `docker`) | the Docker engine: daemon, credentials, build, tag, push |
+//! | `upload` (feature `upload`) | the upload engine: file selection (globs, excludes), object keys, per-object headers |
 //!
 //! Cloud SDKs never live here unconditionally: each sits behind a cargo feature so a binary links
 //! only what it needs.
@@ -27,5 +28,11 @@ pub mod telemetry;
 
 #[cfg(feature = "docker")]
 pub mod docker;
+
+#[cfg(feature = "upload")]
+pub mod upload;
+
+#[cfg(feature = "aws")]
+pub mod aws;
 
 pub use error::Error;

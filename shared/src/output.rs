@@ -77,6 +77,33 @@ pub fn write_docker_artifact(
     write_json(path, "artifact file", &doc)
 }
 
+/// One uploaded file in a `fileUpload/v1` artifact file.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileArtifact {
+    /// The object name.
+    pub name: String,
+    /// Where it can be fetched.
+    pub url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileData<'a> {
+    file_artifacts: &'a [FileArtifact],
+}
+
+/// Writes the Harness `fileUpload/v1` artifact file (the format artifact-metadata-publisher
+/// writes, reference upload-plugins §1.1), so no second step is needed to publish it.
+pub fn write_file_artifact(path: &str, files: &[FileArtifact]) -> Result<(), Error> {
+    let doc = Artifact {
+        kind: "fileUpload/v1",
+        data: FileData {
+            file_artifacts: files,
+        },
+    };
+    write_json(path, "artifact file", &doc)
+}
+
 /// Writes the Drone card. `/dev/stdout` and `/dev/stderr` get the escape-sequence form the
 /// Drone runner scans the log for, as drone-docker writes it.
 pub fn write_card(path: &str, schema: &str, data: &serde_json::Value) -> Result<(), Error> {
@@ -139,6 +166,21 @@ mod tests {
             text,
             "{\n\t\"kind\": \"docker/v1\",\n\t\"data\": {\n\t\t\"registryType\": \"Docker\",\n\t\t\"registryUrl\": \"r.example\",\n\t\t\"images\": [\n\t\t\t{\n\t\t\t\t\"image\": \"r.example/app:1\",\n\t\t\t\t\"digest\": \"sha256:abc\"\n\t\t\t}\n\t\t]\n\t}\n}"
         );
+    }
+
+    #[test]
+    fn file_upload_artifact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.json");
+        let files = vec![FileArtifact {
+            name: "a/b.txt".into(),
+            url: "https://x/a/b.txt".into(),
+        }];
+        write_file_artifact(path.to_str().unwrap(), &files).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["kind"], "fileUpload/v1");
+        assert_eq!(v["data"]["fileArtifacts"][0]["url"], "https://x/a/b.txt");
     }
 
     #[test]

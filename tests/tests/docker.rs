@@ -896,7 +896,13 @@ fn a_secret_echoed_by_the_build_is_masked_in_our_log() {
     let s = require_services!();
     let dir = tempfile::tempdir().unwrap();
     // A user passing the registry password as a build argument, and a RUN step printing it.
-    write_files(dir.path(), &[("Dockerfile", &dockerfile(&s, "ARG TOKEN\nRUN echo \"token is $TOKEN\"\n"))]);
+    write_files(
+        dir.path(),
+        &[(
+            "Dockerfile",
+            &dockerfile(&s, "ARG TOKEN\nRUN echo \"token is $TOKEN\"\n"),
+        )],
+    );
     let name = unique("e2e/mask");
     let run = docker_plugin(&s, dir.path())
         .env("PLUGIN_REPO", format!("{}/{name}", s.registry_tls))
@@ -908,6 +914,9 @@ fn a_secret_echoed_by_the_build_is_masked_in_our_log() {
         .run();
     run.assert_success();
     let out = run.output();
-    assert!(out.contains("token is ******"), "build output not relayed or not masked:\n{out}");
+    assert!(
+        out.contains("token is ******"),
+        "build output not relayed or not masked:\n{out}"
+    );
     assert!(!out.contains(&s.password), "password leaked:\n{out}");
 }

@@ -1,0 +1,300 @@
+//! [`S3Settings`] → a validated [`Config`]: every setting checked and every local file selected
+//! and mapped to its key before any network call (reference upload-plugins §2).
+
+use std::path::{Path, PathBuf};
+
+use longshore_core::aws::AwsAuth;
+use longshore_core::settings::{Env, SettingsError};
+use longshore_core::upload::headers::{HeaderRules, resolve_content_type};
+use longshore_core::upload::keys::{KeyMapper, normalize_path};
+use longshore_core::upload::s3::S3Options;
+use longshore_core::upload::select::select;
+use longshore_core::upload::transfer::{Item, ObjectHeaders};
+
+use crate::settings::S3Settings;
+
+const ACLS: &[&str] = &[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+];
+const ENCRYPTIONS: &[&str] = &["AES256", "aws:kms", "aws:kms:dsse"];
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+];
+
+/// Upload or download.
+#[derive(Debug)]
+pub enum Mode {
+    /// Upload these files.
+    Upload(Vec<Item>),
+    /// Download every object under `prefix` into `dir`.
+    Download {
+        /// Key prefix.
+        prefix: String,
+        /// Local directory.
+        dir: PathBuf,
+        /// String put before each local path (the anchor's download `strip_prefix`).
+        prepend: String,
+    },
+}
+
+/// A validated run.
+#[derive(Debug)]
+pub struct Config {
+    /// Credentials.
+    pub auth: AwsAuth,
+    /// Bucket.
+    pub bucket: String,
+    /// Custom endpoint (with scheme).
+    pub endpoint: Option<String>,
+    /// Path-style addressing.
+    pub path_style: bool,
+    /// Per-object options.
+    pub s3: S3Options,
+    /// What to do.
+    pub mode: Mode,
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// Files in flight.
+    pub concurrency: usize,
+    /// Skip unchanged objects.
+    pub skip_unchanged: bool,
+    /// `PLUGIN_ARTIFACT_FILE`.
+    pub artifact_file: Option<String>,
+    /// `DRONE_OUTPUT`.
+    pub drone_output: Option<String>,
+}
+
+/// Checks everything; selects and maps the files.
+pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
+    let invalid = SettingsError::invalid;
+    if s.bucket.is_empty() {
+        return Err(SettingsError::Required {
+            var: "PLUGIN_BUCKET".into(),
+            hint: "the bucket to upload to".into(),
+        });
+    }
+    if s.bucket.len() < 3
+        || s.bucket.len() > 63
+        || !s
+            .bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(invalid(
+            "PLUGIN_BUCKET",
+            format!(
+                "'{}' is not a valid bucket name (3-63 lower-case letters, digits, . and -)",
+                s.bucket
+            ),
+        ));
+    }
+    let endpoint = if s.endpoint.is_empty() {
+        None
+    } else {
+        let ep = if s.endpoint.contains("://") {
+            s.endpoint.clone()
+        } else {
+            format!("https://{}", s.endpoint)
+        };
+        let ok = (ep.starts_with("http://") || ep.starts_with("https://"))
+            && ep
+                .split("://")
+                .nth(1)
+                .is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+        if !ok {
+            return Err(invalid(
+                "PLUGIN_ENDPOINT",
+                format!("'{}' is not an http(s) URL", s.endpoint),
+            ));
+        }
+        Some(ep.trim_end_matches('/').to_string())
+    };
+    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    if !s.acl.is_empty() && !ACLS.contains(&s.acl.as_str()) {
+        return Err(invalid(
+            "PLUGIN_ACL",
+            format!("'{}' is not a canned ACL ({})", s.acl, ACLS.join(", ")),
+        ));
+    }
+    if !s.encryption.is_empty() && !ENCRYPTIONS.contains(&s.encryption.as_str()) {
+        return Err(invalid(
+            "PLUGIN_ENCRYPTION",
+            format!(
+                "'{}' is not one of {}",
+                s.encryption,
+                ENCRYPTIONS.join(", ")
+            ),
+        ));
+    }
+    if !s.kms_key_id.is_empty() && !s.encryption.starts_with("aws:kms") {
+        return Err(invalid(
+            "PLUGIN_KMS_KEY_ID",
+            "needs PLUGIN_ENCRYPTION=aws:kms".to_string(),
+        ));
+    }
+    if !s.storage_class.is_empty() && !STORAGE_CLASSES.contains(&s.storage_class.as_str()) {
+        return Err(invalid(
+            "PLUGIN_STORAGE_CLASS",
+            format!(
+                "'{}' is not one of {}",
+                s.storage_class,
+                STORAGE_CLASSES.join(", ")
+            ),
+        ));
+    }
+    if s.concurrency == 0 || s.concurrency > 1024 {
+        return Err(invalid(
+            "PLUGIN_CONCURRENCY",
+            format!("{} is not between 1 and 1024", s.concurrency),
+        ));
+    }
+    if s.part_concurrency == 0 || s.part_concurrency > 64 {
+        return Err(invalid(
+            "PLUGIN_PART_CONCURRENCY",
+            format!("{} is not between 1 and 64", s.part_concurrency),
+        ));
+    }
+    if !s.access_key.is_empty() && s.secret_key.is_empty() {
+        return Err(SettingsError::Required {
+            var: "PLUGIN_SECRET_KEY".into(),
+            hint: "PLUGIN_ACCESS_KEY is set, so its secret key is needed too".into(),
+        });
+    }
+    if !s.oidc_token_id.is_empty() && s.assume_role.is_empty() {
+        return Err(SettingsError::Required {
+            var: "PLUGIN_ASSUME_ROLE".into(),
+            hint: "PLUGIN_OIDC_TOKEN_ID needs the role to assume".into(),
+        });
+    }
+    let content_type =
+        HeaderRules::parse(&s.content_type).map_err(|e| invalid("PLUGIN_CONTENT_TYPE", e))?;
+    let content_encoding = HeaderRules::parse(&s.content_encoding)
+        .map_err(|e| invalid("PLUGIN_CONTENT_ENCODING", e))?;
+    let cache_control =
+        HeaderRules::parse(&s.cache_control).map_err(|e| invalid("PLUGIN_CACHE_CONTROL", e))?;
+    for k in s.metadata.0.keys() {
+        if k.is_empty()
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "PLUGIN_METADATA",
+                format!("'{k}' is not a valid metadata name"),
+            ));
+        }
+    }
+
+    let mode = if s.download {
+        let source = s.source.0.join(",");
+        if s.target.is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_TARGET".into(),
+                hint: "the local directory to download into".into(),
+            });
+        }
+        Mode::Download {
+            prefix: normalize_path(&source),
+            dir: cwd.join(&s.target),
+            prepend: s.strip_prefix.clone(),
+        }
+    } else {
+        if s.source.is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_SOURCE".into(),
+                hint: "the files to upload (globs or paths)".into(),
+            });
+        }
+        let selection = select(&s.source.0, &s.exclude.0, cwd, s.fail_on_empty)
+            .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
+        for w in &selection.warnings {
+            tracing::warn!("{w}");
+        }
+        let mapper = KeyMapper::new(&s.target, &s.strip_prefix)
+            .map_err(|e| invalid("PLUGIN_STRIP_PREFIX", e.to_string()))?;
+        let plan = mapper
+            .map_files(&selection.files)
+            .map_err(|e| invalid("PLUGIN_TARGET", e.to_string()))?;
+        for w in &plan.warnings {
+            tracing::warn!("{w}");
+        }
+        let items = selection
+            .files
+            .iter()
+            .zip(plan.keys)
+            .map(|(f, (_, key))| {
+                let shown = f.path.to_string_lossy();
+                Item {
+                    path: f.abs.clone(),
+                    size: f.size,
+                    key,
+                    headers: ObjectHeaders {
+                        content_type: resolve_content_type(&content_type, &shown).to_string(),
+                        content_encoding: content_encoding.value_for(&shown).map(str::to_string),
+                        cache_control: cache_control.value_for(&shown).map(str::to_string),
+                        metadata: s.metadata.0.clone(),
+                    },
+                }
+            })
+            .collect();
+        Mode::Upload(items)
+    };
+
+    let url_base = match (&endpoint, s.path_style) {
+        (Some(ep), true) => format!("{ep}/{}", s.bucket),
+        (Some(ep), false) => match ep.split_once("://") {
+            Some((scheme, host)) => format!("{scheme}://{}.{host}", s.bucket),
+            None => format!("{ep}/{}", s.bucket),
+        },
+        (None, _) => format!("https://{}.s3.{}.amazonaws.com", s.bucket, s.region),
+    };
+    Ok(Config {
+        auth: AwsAuth {
+            region: s.region.clone(),
+            access_key: s.access_key.clone(),
+            secret_key: s.secret_key.clone(),
+            session_token: s.session_token.clone(),
+            assume_role: s.assume_role.clone(),
+            session_name: s.assume_role_session_name.clone(),
+            external_id: s.external_id.clone(),
+            oidc_token: s.oidc_token_id.clone(),
+            user_role_arn: s.user_role_arn.clone(),
+            user_role_external_id: s.user_role_external_id.clone(),
+        },
+        bucket: s.bucket.clone(),
+        s3: S3Options {
+            acl: opt(&s.acl),
+            encryption: opt(&s.encryption),
+            kms_key_id: opt(&s.kms_key_id),
+            storage_class: opt(&s.storage_class),
+            content_md5: endpoint.is_some(),
+            part_concurrency: s.part_concurrency,
+            url_base,
+        },
+        endpoint,
+        path_style: s.path_style,
+        mode,
+        dry_run: s.dry_run,
+        concurrency: s.concurrency,
+        skip_unchanged: s.skip_unchanged,
+        artifact_file: opt(&s.artifact_file),
+        drone_output: env.string(&["DRONE_OUTPUT"]),
+    })
+}

@@ -1,0 +1,149 @@
+//! One run: print the plan (all of it in a dry run), build the S3 client, transfer through the
+//! shared engine, write the outputs, and fail when anything was not transferred.
+
+use aws_sdk_s3::config::{
+    RequestChecksumCalculation, ResponseChecksumValidation, retry::RetryConfig,
+    timeout::TimeoutConfig,
+};
+use longshore_core::output::{self, FileArtifact};
+use longshore_core::upload::keys::{resolve_source, safe_local_path};
+use longshore_core::upload::s3::S3;
+use longshore_core::upload::transfer::{self, Destination as _, Summary, TransferOptions};
+use tracing::info;
+
+use crate::config::{Config, Mode};
+
+/// Runs a validated configuration.
+pub fn run(cfg: Config) -> Result<(), Box<dyn std::error::Error>> {
+    match &cfg.mode {
+        Mode::Upload(items) => {
+            let total: u64 = items.iter().map(|i| i.size).sum();
+            info!(
+                "plan: upload {} files ({:.1} MiB) to s3://{}",
+                items.len(),
+                total as f64 / 1048576.0,
+                cfg.bucket
+            );
+            if cfg.dry_run {
+                for i in items {
+                    info!(
+                        "plan: {} → s3://{}/{} ({}, {} bytes)",
+                        i.path.display(),
+                        cfg.bucket,
+                        i.key,
+                        i.headers.content_type,
+                        i.size
+                    );
+                }
+                info!("dry run: nothing uploaded");
+                return Ok(());
+            }
+        }
+        Mode::Download { prefix, dir, .. } => {
+            info!(
+                "plan: download s3://{}/{prefix} into {}",
+                cfg.bucket,
+                dir.display()
+            );
+            if cfg.dry_run {
+                info!("dry run: nothing downloaded");
+                return Ok(());
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(execute(cfg))
+}
+
+async fn execute(cfg: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let sdk = longshore_core::aws::sdk_config(&cfg.auth).await?;
+    let mut b = aws_sdk_s3::config::Builder::from(&sdk)
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build(),
+        );
+    if let Some(ep) = &cfg.endpoint {
+        // S3-compatible stores reject the flexible checksum headers: Content-MD5 instead.
+        b = b
+            .endpoint_url(ep)
+            .force_path_style(cfg.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    }
+    let client = aws_sdk_s3::Client::from_conf(b.build());
+    let dest = S3::new(client, &cfg.bucket, cfg.s3.clone());
+    let summary = match cfg.mode {
+        Mode::Upload(items) => {
+            let opts = TransferOptions {
+                concurrency: cfg.concurrency,
+                skip_unchanged: cfg.skip_unchanged,
+            };
+            let s = transfer::upload(dest.clone(), items, &opts).await;
+            outputs(&cfg.artifact_file, &cfg.drone_output, &s, |k| dest.url(k))?;
+            s
+        }
+        Mode::Download {
+            prefix,
+            dir,
+            prepend,
+        } => {
+            let source_dir = prefix.clone();
+            transfer::download(dest.clone(), &prefix, cfg.concurrency, |key| {
+                let rel = resolve_source(&source_dir, key, &prepend);
+                safe_local_path(&dir, &rel).map_err(|e| e.to_string())
+            })
+            .await?
+        }
+    };
+    for line in summary.lines(&dest.describe()) {
+        info!("summary: {line}");
+    }
+    match summary.failed.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} of {} objects failed (first: {first})",
+            summary.failed.len(),
+            summary.failed.len() + summary.uploaded.len() + summary.skipped.len()
+        )
+        .into()),
+    }
+}
+
+fn outputs(
+    artifact_file: &Option<String>,
+    drone_output: &Option<String>,
+    s: &Summary,
+    url: impl Fn(&str) -> String,
+) -> Result<(), longshore_core::Error> {
+    if let Some(path) = artifact_file {
+        let files: Vec<FileArtifact> = s
+            .uploaded
+            .iter()
+            .chain(&s.skipped)
+            .map(|k| FileArtifact {
+                name: k.clone(),
+                url: url(k),
+            })
+            .collect();
+        output::write_file_artifact(path, &files)?;
+    }
+    if let Some(path) = drone_output {
+        let urls: Vec<String> = s.uploaded.iter().map(|k| url(k)).collect();
+        output::write_drone_output(
+            path,
+            &[
+                ("uploaded_count", s.uploaded.len().to_string()),
+                ("skipped_count", s.skipped.len().to_string()),
+                ("failed_count", s.failed.len().to_string()),
+                ("uploaded_bytes", s.bytes.to_string()),
+                ("urls", urls.join(",")),
+            ],
+        )?;
+    }
+    Ok(())
+}

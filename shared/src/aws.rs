@@ -1,0 +1,153 @@
+//! AWS credentials for the s3 and ecr plugins, the way Harness and Drone hand them over: static
+//! keys (+ session token), or the default chain (env, profile, web identity file, container,
+//! IMDS); then `assume_role` (with external id and session name) or, with an OIDC token,
+//! AssumeRoleWithWebIdentity; then an optional second hop `user_role_arn`.
+//!
+//! Unlike the anchors, `assume_role` applies even when static keys are given: that is how a
+//! Harness connector with a cross-account role arrives, and the anchors silently ignored it.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use tracing::info;
+
+use crate::secret::Secret;
+
+/// The credential settings of an AWS plugin, validated.
+#[derive(Debug, Clone, Default)]
+pub struct AwsAuth {
+    /// Region.
+    pub region: String,
+    /// Static access key id.
+    pub access_key: String,
+    /// Static secret key.
+    pub secret_key: Secret,
+    /// Session token for the static keys.
+    pub session_token: Secret,
+    /// Role to assume.
+    pub assume_role: String,
+    /// Session name for the role.
+    pub session_name: String,
+    /// External id for the role.
+    pub external_id: String,
+    /// OIDC token: AssumeRoleWithWebIdentity instead of AssumeRole.
+    pub oidc_token: Secret,
+    /// Second-hop role.
+    pub user_role_arn: String,
+    /// External id of the second hop.
+    pub user_role_external_id: String,
+}
+
+/// A failure to obtain credentials.
+#[derive(Debug, thiserror::Error)]
+#[error("AWS credentials: {0}")]
+pub struct AwsError(pub String);
+
+/// Builds the SDK configuration with the credential chain the settings ask for. The role hops
+/// are lazy providers (refreshed before expiry), except web identity, which is exchanged here.
+pub async fn sdk_config(a: &AwsAuth) -> Result<SdkConfig, AwsError> {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(a.region.clone()));
+    let mut source = "the default AWS chain (env, profile, web identity, container, IMDS)";
+    if !a.access_key.is_empty() && !a.secret_key.is_empty() {
+        let token = (!a.session_token.is_empty()).then(|| a.session_token.expose().to_string());
+        loader = loader.credentials_provider(Credentials::new(
+            a.access_key.clone(),
+            a.secret_key.expose().to_string(),
+            token,
+            None,
+            "longshore-static",
+        ));
+        source = "static keys (PLUGIN_ACCESS_KEY)";
+    }
+    let mut conf = loader.load().await;
+    info!("credentials: {source}");
+
+    if !a.assume_role.is_empty() && !a.oidc_token.is_empty() {
+        let sts = aws_sdk_sts::Client::new(&conf);
+        let out = sts
+            .assume_role_with_web_identity()
+            .role_arn(&a.assume_role)
+            .role_session_name(&a.session_name)
+            .web_identity_token(a.oidc_token.expose())
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError(format!(
+                    "AssumeRoleWithWebIdentity {} failed: {}",
+                    a.assume_role,
+                    sdk_error(&e)
+                ))
+            })?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| AwsError("AssumeRoleWithWebIdentity returned no credentials".into()))?;
+        crate::secret::register(c.secret_access_key());
+        crate::secret::register(c.session_token());
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "longshore-web-identity",
+        );
+        conf = conf
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .build();
+        info!("credentials: web identity for role {}", a.assume_role);
+    } else if !a.assume_role.is_empty() {
+        conf = assume(conf, &a.assume_role, Some(&a.session_name), &a.external_id).await;
+        info!(
+            "credentials: assume role {}{}",
+            a.assume_role,
+            if a.external_id.is_empty() {
+                ""
+            } else {
+                " with external id"
+            }
+        );
+    }
+    if !a.user_role_arn.is_empty() {
+        conf = assume(conf, &a.user_role_arn, None, &a.user_role_external_id).await;
+        info!("credentials: then assume role {}", a.user_role_arn);
+    }
+    Ok(conf)
+}
+
+async fn assume(
+    conf: SdkConfig,
+    role: &str,
+    session: Option<&str>,
+    external_id: &str,
+) -> SdkConfig {
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(role).configure(&conf);
+    b = b.session_name(session.filter(|s| !s.is_empty()).unwrap_or("longshore"));
+    if !external_id.is_empty() {
+        b = b.external_id(external_id);
+    }
+    let provider = b.build().await;
+    conf.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+/// The service's message of an SDK error, not the generic "service error".
+pub fn sdk_error<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => crate::error::one_line(err),
+            }
+        }
+        other => crate::error::one_line(other),
+    }
+}

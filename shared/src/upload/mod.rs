@@ -1,0 +1,31 @@
+//! The upload engine shared by the s3, gcs, jfrog and nexus plugins, in the spirit of the
+//! `object_store` crate: one engine, thin backends.
+//!
+//! This part is local and network-free: it decides *what* goes *where*.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`glob`] | go-zglob-compatible patterns (`*`, `**/`, `{a,b}`, `[a-z]`), sorted expansion |
+//! | [`select`](mod@select) | sources + excludes → the local files to upload (directories, symlinks, empties) |
+//! | [`keys`] | target + `strip_prefix` → object keys, collisions, download-mode local paths |
+//! | [`headers`] | content type table, `content_type` / `content_encoding` / `cache_control` rules |
+//!
+//! The flow is `select` → `KeyMapper::map_files` → per-file headers; the transfer (clients,
+//! retries, multipart) lives in other files and only reads the plan made here. Nothing in this
+//! part reads the disk except [`select()`] and the glob walk.
+
+pub mod glob;
+pub mod headers;
+pub mod keys;
+#[cfg(feature = "s3")]
+pub mod s3;
+pub mod select;
+pub mod transfer;
+
+pub use glob::{GlobError, expand, is_glob};
+pub use headers::{HeaderRules, content_type, resolve_content_type};
+pub use keys::{
+    KeyError, KeyMapper, KeyPlan, MappedKey, StripPrefix, check_collisions, normalize_path,
+    resolve_key, resolve_source, safe_local_path,
+};
+pub use select::{LocalFile, SelectError, Selection, select};
