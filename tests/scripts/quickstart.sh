@@ -33,3 +33,23 @@ cat "$out/output.env"
 echo "== registry tags"
 curl -fsS "http://$LONGSHORE_REGISTRY_PLAIN/v2/longshore/quickstart/tags/list"
 echo
+
+echo "== longshore-s3: upload tests/fixtures/quickstart to s3://$LONGSHORE_S3_BUCKET/quickstart/ on s3s-fs"
+env -i PATH="$PATH" HOME="$HOME" \
+  AWS_EC2_METADATA_DISABLED=true \
+  PLUGIN_BUCKET="$LONGSHORE_S3_BUCKET" \
+  PLUGIN_ENDPOINT="$LONGSHORE_S3SFS" \
+  PLUGIN_PATH_STYLE=true \
+  PLUGIN_ACCESS_KEY="$LONGSHORE_S3SFS_ACCESS_KEY" \
+  PLUGIN_SECRET_KEY="$LONGSHORE_S3SFS_SECRET_KEY" \
+  PLUGIN_SOURCE=tests/fixtures/quickstart \
+  PLUGIN_STRIP_PREFIX=tests/fixtures/ \
+  PLUGIN_ARTIFACT_FILE="$out/files.json" \
+  target/debug/longshore-s3
+echo "== artifact file ($out/files.json)"
+cat "$out/files.json"
+echo
+echo "== objects"
+env -u AWS_CA_BUNDLE AWS_ACCESS_KEY_ID="$LONGSHORE_S3SFS_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$LONGSHORE_S3SFS_SECRET_KEY" \
+  AWS_DEFAULT_REGION=us-east-1 "$LONGSHORE_AWS_CLI" --endpoint-url "$LONGSHORE_S3SFS" \
+  s3 ls --recursive "s3://$LONGSHORE_S3_BUCKET/quickstart/"

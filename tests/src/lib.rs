@@ -27,6 +27,18 @@ pub struct Services {
     pub ca: PathBuf,
     /// A local base image (no pulls are possible here).
     pub base_image: String,
+    /// moto server URL (S3 shapes, ACLs, STS; checks neither auth nor checksums).
+    pub moto: String,
+    /// s3s-fs URL (verifies signatures and checksums).
+    pub s3sfs: String,
+    /// s3s-fs access key.
+    pub s3sfs_access_key: String,
+    /// s3s-fs secret key.
+    pub s3sfs_secret_key: String,
+    /// The test bucket on both S3 servers.
+    pub bucket: String,
+    /// The AWS CLI, to check what landed with a real client.
+    pub aws_cli: String,
 }
 
 /// The services, or `None` (with a message) when they are not running and this is not CI.
@@ -68,6 +80,12 @@ pub fn services() -> Option<Services> {
         password: get("LONGSHORE_REGISTRY_PASSWORD"),
         ca: PathBuf::from(get("LONGSHORE_REGISTRY_CA")),
         base_image: get("LONGSHORE_BASE_IMAGE"),
+        moto: get("LONGSHORE_MOTO"),
+        s3sfs: get("LONGSHORE_S3SFS"),
+        s3sfs_access_key: get("LONGSHORE_S3SFS_ACCESS_KEY"),
+        s3sfs_secret_key: get("LONGSHORE_S3SFS_SECRET_KEY"),
+        bucket: get("LONGSHORE_S3_BUCKET"),
+        aws_cli: get("LONGSHORE_AWS_CLI"),
     })
 }
 
@@ -312,5 +330,27 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
             std::fs::create_dir_all(parent).expect("mkdir");
         }
         std::fs::write(p, content).expect("write");
+    }
+}
+
+/// Runs the AWS CLI against an S3 endpoint with the given keys (test verification only).
+pub fn aws_cli(s: &Services, endpoint: &str, keys: (&str, &str), args: &[&str]) -> Run {
+    let out = Command::new(&s.aws_cli)
+        .arg("--endpoint-url")
+        .arg(endpoint)
+        .args(args)
+        .env_remove("AWS_CA_BUNDLE")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ACCESS_KEY_ID", keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", keys.1)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("aws CLI");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

@@ -502,31 +502,6 @@ fn bad_boolean_is_refused_with_the_variable_name() {
 }
 
 #[test]
-fn readme_settings_table_matches_the_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(longshore_tests::plugin_bin("docker"))
-        .arg("--settings-markdown")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let table = String::from_utf8(out.stdout).unwrap();
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let start = readme
-        .find("<!-- settings:docker:start -->\n")
-        .expect("start marker")
-        + "<!-- settings:docker:start -->\n".len();
-    let end = readme
-        .find("<!-- settings:docker:end -->")
-        .expect("end marker");
-    assert_eq!(
-        readme[start..end].trim(),
-        table.trim(),
-        "README is stale: regenerate with `longshore-docker --settings-markdown`"
-    );
-}
-
-#[test]
 fn ssh_agent_key_is_forwarded_to_run_and_left_nowhere() {
     let s = require_services!();
     let dir = tempfile::tempdir().unwrap();

@@ -273,6 +273,7 @@ impl S3 {
 fn is_fatal(reason: &str) -> bool {
     [
         "NoSuchBucket",
+        "NotSignedUp",
         "AccessDenied",
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",

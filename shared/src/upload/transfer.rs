@@ -66,6 +66,9 @@ pub struct TransferError {
     pub fatal: bool,
 }
 
+/// The reason given to transfers skipped after a fatal error.
+const NOT_ATTEMPTED: &str = "not attempted after a fatal error";
+
 /// Counts bytes as they go, for the progress lines.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -142,8 +145,20 @@ impl Summary {
             secs,
             self.bytes as f64 / 1048576.0 / secs
         )];
-        for f in &self.failed {
+        // The first few failures say why; a long list of identical lines would bury that.
+        let (skipped, tried): (Vec<&TransferError>, Vec<&TransferError>) =
+            self.failed.iter().partition(|f| f.reason == NOT_ATTEMPTED);
+        for f in tried.iter().take(10) {
             v.push(format!("failed: {f}"));
+        }
+        if tried.len() > 10 {
+            v.push(format!("failed: … and {} more", tried.len() - 10));
+        }
+        if !skipped.is_empty() {
+            v.push(format!(
+                "not attempted after a fatal error: {}",
+                skipped.len()
+            ));
         }
         v
     }
@@ -213,7 +228,7 @@ pub async fn upload<D: Destination>(
                 if stop.load(Ordering::Relaxed) {
                     let e = TransferError {
                         key: item.key.clone(),
-                        reason: "not attempted after a fatal error".into(),
+                        reason: NOT_ATTEMPTED.into(),
                         fatal: false,
                     };
                     return (item, Err(e));
@@ -243,7 +258,7 @@ pub async fn upload<D: Destination>(
             }
             Ok(false) => summary.skipped.push(item.key),
             Err(e) => {
-                if e.reason != "not attempted after a fatal error" {
+                if e.reason != NOT_ATTEMPTED {
                     warn!("upload failed: {e}");
                 }
                 summary.failed.push(e);

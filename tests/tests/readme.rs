@@ -1,0 +1,33 @@
+//! The README's settings tables are the plugins' own `--settings-markdown` output.
+
+fn check(plugin: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(longshore_tests::plugin_bin(plugin))
+        .arg("--settings-markdown")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start_marker = format!("<!-- settings:{plugin}:start -->\n");
+    let start = readme.find(&start_marker).expect("start marker") + start_marker.len();
+    let end = readme
+        .find(&format!("<!-- settings:{plugin}:end -->"))
+        .expect("end marker");
+    assert_eq!(
+        readme[start..end].trim(),
+        table.trim(),
+        "README is stale: regenerate with `longshore-{plugin} --settings-markdown`"
+    );
+}
+
+#[test]
+fn docker_settings_table_matches_the_code() {
+    check("docker");
+}
+
+#[test]
+fn s3_settings_table_matches_the_code() {
+    check("s3");
+}
