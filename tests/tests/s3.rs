@@ -460,3 +460,163 @@ fn missing_bucket_bad_credentials_and_unreadable_file_fail_with_one_line() {
         run.stderr
     );
 }
+
+#[test]
+fn oidc_web_identity_and_a_second_role_hop() {
+    // moto's STS answers AssumeRoleWithWebIdentity and AssumeRole (it checks no signature).
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("w.txt", "web identity")]);
+    let prefix = unique("oidc");
+    let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsb25nc2hvcmUifQ.c2lnbmF0dXJlLW9pZGMtdGVzdA";
+    let run = Plugin::new("s3", dir.path())
+        .envs([
+            ("PLUGIN_BUCKET", s.bucket.as_str()),
+            ("PLUGIN_ENDPOINT", s.moto.as_str()),
+            ("PLUGIN_PATH_STYLE", "true"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ENDPOINT_URL_STS", s.moto.as_str()),
+            ("PLUGIN_SOURCE", "w.txt"),
+            ("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/oidc"),
+            ("PLUGIN_OIDC_TOKEN_ID", token),
+            (
+                "PLUGIN_USER_ROLE_ARN",
+                "arn:aws:iam::210987654321:role/cross",
+            ),
+            ("PLUGIN_USER_ROLE_EXTERNAL_ID", "hop-2"),
+        ])
+        .env("PLUGIN_TARGET", &prefix)
+        .run();
+    run.assert_success();
+    let out = run.output();
+    assert!(
+        out.contains("web identity for role arn:aws:iam::123456789012:role/oidc"),
+        "{out}"
+    );
+    assert!(
+        out.contains("then assume role arn:aws:iam::210987654321:role/cross"),
+        "{out}"
+    );
+    assert!(!out.contains(token), "token leaked");
+    assert_eq!(list(&s, &s.moto, MOTO_KEYS, &format!("{prefix}/")).len(), 1);
+}
+
+#[test]
+fn invalid_settings_are_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("f.txt", "f")]);
+    // Every endpoint points at a closed port: a request would fail differently.
+    let base = [
+        ("PLUGIN_BUCKET", "longshore-test"),
+        ("PLUGIN_ENDPOINT", "http://127.0.0.1:9"),
+        ("PLUGIN_SOURCE", "f.txt"),
+        ("PLUGIN_ACCESS_KEY", "k"),
+        ("PLUGIN_SECRET_KEY", "Secr3t-value-abc"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let cases: &[(&str, &str, &str)] = &[
+        ("PLUGIN_BUCKET", "", "PLUGIN_BUCKET is required"),
+        (
+            "PLUGIN_BUCKET",
+            "Bad_Bucket",
+            "PLUGIN_BUCKET: 'Bad_Bucket' is not a valid bucket name",
+        ),
+        ("PLUGIN_SOURCE", "", "PLUGIN_SOURCE is required"),
+        ("PLUGIN_SOURCE", "missing.txt", "PLUGIN_SOURCE:"),
+        (
+            "PLUGIN_SOURCE",
+            "[\"f.txt\"",
+            "PLUGIN_SOURCE: looks like a JSON array",
+        ),
+        (
+            "PLUGIN_PATH_STYLE",
+            "yes",
+            "PLUGIN_PATH_STYLE: 'yes' is not a boolean",
+        ),
+        (
+            "PLUGIN_DRY_RUN",
+            "maybe",
+            "PLUGIN_DRY_RUN: 'maybe' is not a boolean",
+        ),
+        (
+            "PLUGIN_CONCURRENCY",
+            "0",
+            "PLUGIN_CONCURRENCY: 0 is not between",
+        ),
+        (
+            "PLUGIN_CONCURRENCY",
+            "many",
+            "PLUGIN_CONCURRENCY: 'many' is not a whole number",
+        ),
+        (
+            "PLUGIN_ACL",
+            "world-writable",
+            "PLUGIN_ACL: 'world-writable' is not a canned ACL",
+        ),
+        ("PLUGIN_ENCRYPTION", "rot13", "PLUGIN_ENCRYPTION:"),
+        ("PLUGIN_STORAGE_CLASS", "COLD", "PLUGIN_STORAGE_CLASS:"),
+        (
+            "PLUGIN_KMS_KEY_ID",
+            "key-1",
+            "PLUGIN_KMS_KEY_ID: needs PLUGIN_ENCRYPTION=aws:kms",
+        ),
+        (
+            "PLUGIN_CONTENT_TYPE",
+            "{\"[\": \"x\"}",
+            "PLUGIN_CONTENT_TYPE:",
+        ),
+        ("PLUGIN_CACHE_CONTROL", "{not json", "PLUGIN_CACHE_CONTROL:"),
+        (
+            "PLUGIN_METADATA",
+            "[1]",
+            "PLUGIN_METADATA: not a JSON object",
+        ),
+        ("PLUGIN_ENDPOINT", "ftp://x", "PLUGIN_ENDPOINT:"),
+        ("PLUGIN_STRIP_PREFIX", "/a//b/", "PLUGIN_STRIP_PREFIX:"),
+        ("PLUGIN_TARGET", "../../up", "PLUGIN_TARGET:"),
+        ("PLUGIN_SECRET_KEY", "", "PLUGIN_SECRET_KEY is required"),
+        (
+            "PLUGIN_OIDC_TOKEN_ID",
+            "tok-abcdef",
+            "PLUGIN_ASSUME_ROLE is required",
+        ),
+        (
+            "PLUGIN_ENV_FILE",
+            "/nonexistent.env",
+            "PLUGIN_ENV_FILE: cannot read",
+        ),
+    ];
+    for (var, value, want) in cases {
+        let mut p = Plugin::new("s3", dir.path());
+        for (k, v) in base {
+            if k != *var {
+                p = p.env(k, v);
+            }
+        }
+        let run = p.env(var, value).run();
+        assert_eq!(run.code, 1, "{var}={value}: {}", run.output());
+        let lines: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| !l.contains(" WARN "))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{var}={value}: expected one line:\n{}",
+            run.stderr
+        );
+        assert!(
+            lines[0].contains(want),
+            "{var}={value}: wanted {want:?} in {:?}",
+            lines[0]
+        );
+        assert!(!run.output().contains("Secr3t-value-abc"), "secret leaked");
+        assert!(!run.output().contains("panicked"));
+        assert!(
+            !run.output().contains("credentials:"),
+            "{var}: got as far as credentials"
+        );
+    }
+}

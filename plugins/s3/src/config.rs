@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use longshore_core::aws::AwsAuth;
 use longshore_core::settings::{Env, SettingsError};
 use longshore_core::upload::headers::{HeaderRules, resolve_content_type};
-use longshore_core::upload::keys::{KeyMapper, normalize_path};
+use longshore_core::upload::keys::{KeyError, KeyMapper, normalize_path};
 use longshore_core::upload::s3::S3Options;
 use longshore_core::upload::select::select;
 use longshore_core::upload::transfer::{Item, ObjectHeaders};
@@ -227,8 +227,14 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
         for w in &selection.warnings {
             tracing::warn!("{w}");
         }
-        let mapper = KeyMapper::new(&s.target, &s.strip_prefix)
-            .map_err(|e| invalid("PLUGIN_STRIP_PREFIX", e.to_string()))?;
+        let mapper = KeyMapper::new(&s.target, &s.strip_prefix).map_err(|e| {
+            let var = if matches!(e, KeyError::Target { .. }) {
+                "PLUGIN_TARGET"
+            } else {
+                "PLUGIN_STRIP_PREFIX"
+            };
+            invalid(var, e.to_string())
+        })?;
         let plan = mapper
             .map_files(&selection.files)
             .map_err(|e| invalid("PLUGIN_TARGET", e.to_string()))?;
