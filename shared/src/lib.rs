@@ -9,6 +9,7 @@
 //! | [`settings`] | reading `PLUGIN_*` variables: aliases, Go booleans, lists, `.env` files, unknown names |
 //! | [`secret`] | the [`secret::Secret`] type and the masking of every known secret in our output |
 //! | [`telemetry`] | the CI-log formatter (one line per step, secrets masked) |
+//! | [`cli`] | the shared entry of every binary: flags, logging, env file, exit mapping |
 //! | [`ci`] | commit / branch / build metadata from Drone, Woodpecker and Harness variables |
 //! | [`output`] | `DRONE_OUTPUT`, the Harness artifact file, the Drone card |
 //! | [`error`] | the core error type and its one-line rendering |
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod ci;
+pub mod cli;
 pub mod error;
 pub mod output;
 pub mod secret;

@@ -14,7 +14,7 @@ use tracing::info;
 use crate::config::{Config, Mode};
 
 /// Runs a validated configuration.
-pub fn run(cfg: Config) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
     match &cfg.mode {
         Mode::Upload(items) => {
             let total: u64 = items.iter().map(|i| i.size).sum();
@@ -58,7 +58,7 @@ pub fn run(cfg: Config) -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(execute(cfg))
 }
 
-async fn execute(cfg: Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
     let sdk = longshore_core::aws::sdk_config(&cfg.auth).await?;
     let mut b = aws_sdk_s3::config::Builder::from(&sdk)
         .retry_config(RetryConfig::standard().with_max_attempts(5))

@@ -74,6 +74,3 @@ longshore_core::settings! {
         artifact_file: String = "", from ["PLUGIN_ARTIFACT_FILE"];
     }
 }
-
-/// Other variables the plugin reads.
-pub const OTHER_KNOWN: &[&str] = &["PLUGIN_ENV_FILE", "PLUGIN_DEBUG"];

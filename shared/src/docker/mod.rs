@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod daemon;
 pub mod engine;
+pub mod flow;
 pub mod plan;
 pub mod push;
 pub mod reference;

@@ -125,10 +125,6 @@ crate::settings! {
     }
 }
 
-/// Variables the docker plugin reads outside its settings, so the unknown-variable check does
-/// not warn about them.
-pub const OTHER_KNOWN: &[&str] = &["PLUGIN_ENV_FILE"];
-
 /// Settings of the anchor we do not implement: using one is an error, not a silent no-op.
 pub const UNSUPPORTED: &[(&str, &str)] = &[
     (

@@ -1,0 +1,85 @@
+//! The seam between the shared docker engine and a registry plugin (ecr, gcr, gar, acr): a
+//! [`RegistryFlow`] adjusts the settings before validation (registry host, repository prefix,
+//! artifact `registryType`) and obtains the push login — and does any registry-side work — after
+//! validation and before the build. [`run`] is the whole docker-family run; the docker plugin
+//! uses it with [`NoFlow`].
+
+use std::future::Future;
+
+use tracing::info;
+
+use super::config::{Config, Mode, Prepared};
+use super::settings::DockerSettings;
+use crate::ci::Ci;
+use crate::cli::BoxError;
+use crate::settings::{Env, SettingsError};
+
+/// What a registry plugin adds to the docker engine.
+pub trait RegistryFlow {
+    /// Validates the flow's own settings and adjusts the docker settings. No I/O here.
+    fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError>;
+    /// Logs in (sets `cfg.credentials.push`) and does registry-side work. `Ok(false)` ends the
+    /// run successfully without building (e.g. every tag already exists).
+    fn before_build<'a>(
+        &'a self,
+        cfg: &'a mut Config,
+    ) -> impl Future<Output = Result<bool, BoxError>> + 'a;
+}
+
+/// The docker plugin: no cloud flow.
+pub struct NoFlow;
+
+impl RegistryFlow for NoFlow {
+    fn prepare(&mut self, _: &mut DockerSettings, _: &Env) -> Result<(), SettingsError> {
+        Ok(())
+    }
+    async fn before_build(&self, _: &mut Config) -> Result<bool, BoxError> {
+        Ok(true)
+    }
+}
+
+/// Loads, validates, prints the plan, then runs login + engine. `set_ssh_auth_sock` is the
+/// binary's one unsafe act (setting `SSH_AUTH_SOCK` for bollard before any thread exists).
+pub fn run(
+    env: Env,
+    mut flow: impl RegistryFlow,
+    set_ssh_auth_sock: fn(&std::path::Path),
+) -> Result<(), BoxError> {
+    let mut s = DockerSettings::load(&env)?;
+    flow.prepare(&mut s, &env)?;
+    let ci = Ci::from_env(&env);
+    let mut cfg = match super::prepare(s, &env, &ci, &crate::cli::cwd()?)? {
+        Prepared::Skip(reason) => {
+            info!("{reason}");
+            return Ok(());
+        }
+        Prepared::Run(cfg) => cfg,
+    };
+    for line in super::plan::describe(&cfg) {
+        info!("plan: {line}");
+    }
+    // The agent must exist, and SSH_AUTH_SOCK point at it, before the runtime starts threads.
+    let _agent = match &cfg.mode {
+        Mode::Build(b) => match &b.ssh_key {
+            Some(key) => {
+                let agent = super::ssh::SshAgent::start(key)?;
+                set_ssh_auth_sock(&agent.socket);
+                info!("ssh: agent started with the key of PLUGIN_SSH_AGENT_KEY");
+                Some(agent)
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let rt = crate::cli::runtime()?;
+    rt.block_on(async {
+        if !flow.before_build(&mut cfg).await? {
+            return Ok(());
+        }
+        let report = super::run(&cfg).await?;
+        for line in report.summary() {
+            info!("summary: {line}");
+        }
+        Ok(())
+    })
+}
