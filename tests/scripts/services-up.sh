@@ -228,14 +228,29 @@ ensure_ca_trusted_by_dockerd() {
     done
 }
 
+# The logins the TLS registry accepts: the test user, and the fixed logins the cloud credential
+# flows end in (what moto's ECR token decodes to, the Google and Azure fixtures' tokens), so a
+# registry plugin's push proves the flow produced exactly those credentials.
+CLOUD_LOGINS=(
+    "AWS:123456789012-auth-token"
+    "oauth2accesstoken:ya29.longshore-fixture-access-token"
+    "00000000-0000-0000-0000-000000000000:longshore-fixture-acr-refresh-token"
+)
+
 # Sets AUTH_CHANGED=1 when it (re)writes the htpasswd file.
 ensure_htpasswd() {
-    local file=$STATE/registry-auth.htpasswd
+    local file=$STATE/registry-auth.htpasswd login ok=1
     if [ -s "$file" ] && htpasswd -vb "$file" "$REGISTRY_USER" "$REGISTRY_PASSWORD" >/dev/null 2>&1; then
-        return
+        for login in "${CLOUD_LOGINS[@]}"; do
+            htpasswd -vb "$file" "${login%%:*}" "${login#*:}" >/dev/null 2>&1 || ok=0
+        done
+        [ "$ok" = 1 ] && return
     fi
     # The registry would make a file with a random user if this one were missing.
     htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASSWORD" | sed '/^$/d' >"$file.tmp"
+    for login in "${CLOUD_LOGINS[@]}"; do
+        htpasswd -Bbn "${login%%:*}" "${login#*:}" | sed '/^$/d' >>"$file.tmp"
+    done
     chmod 0644 "$file.tmp"
     mv "$file.tmp" "$file"
     AUTH_CHANGED=1

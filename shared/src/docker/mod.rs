@@ -2,13 +2,19 @@
 //! [`config::prepare`] (all validation) → [`engine::run`] (daemon, build, tag, push, save,
 //! outputs, purge) through the Engine API with bollard — never the docker CLI.
 
+#[cfg(feature = "acr")]
+pub mod acr;
 pub mod auth;
 pub mod build;
 pub mod config;
 pub mod context;
+#[cfg(feature = "ecr")]
+pub mod ecr;
 pub mod daemon;
 pub mod engine;
 pub mod flow;
+#[cfg(feature = "gcp")]
+pub mod gcp;
 pub mod plan;
 pub mod push;
 pub mod reference;

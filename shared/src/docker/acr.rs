@@ -1,0 +1,1 @@
+//! (in progress) The acr credential flow of the registry plugins.

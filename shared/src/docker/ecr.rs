@@ -1,0 +1,1 @@
+//! (in progress) The ecr credential flow of the registry plugins.

@@ -1,0 +1,1 @@
+//! (in progress) The gcp credential flow of the registry plugins.
