@@ -895,3 +895,97 @@ fn a_secret_echoed_by_the_build_is_masked_in_our_log() {
     );
     assert!(!out.contains(&s.password), "password leaked:\n{out}");
 }
+
+#[test]
+fn push_only_from_a_tarball_without_a_daemon_skips_blobs_the_second_time() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    // A real image with two layers, saved by the daemon as a user's earlier step would.
+    write_files(
+        dir.path(),
+        &[(
+            "Dockerfile",
+            &dockerfile(
+                &s,
+                "RUN echo from-tarball > /t.txt\nCMD [\"/bin/cat\", \"/t.txt\"]\n",
+            ),
+        )],
+    );
+    let local = format!("longshore-e2e/{}", unique("tarball"));
+    let build = docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &local)
+        .env("PLUGIN_TAGS", "src")
+        .env("PLUGIN_DRY_RUN", "true")
+        .run();
+    build.assert_success();
+    let tar = dir.path().join("image.tar");
+    docker_cli(
+        &s,
+        &["save", "-o", tar.to_str().unwrap(), &format!("{local}:src")],
+    )
+    .assert_success();
+    docker_cli(&s, &["rmi", &format!("{local}:src")]);
+
+    // No daemon at all: DOCKER_HOST points nowhere and dockerd is not started.
+    let name = unique("e2e/tarpush");
+    let repo = format!("{}/{name}", s.registry_tls);
+    let artifact = dir.path().join("artifact.json");
+    let push = |tags: &str| {
+        Plugin::new("docker", dir.path())
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("PLUGIN_DAEMON_OFF", "true")
+            .env("PLUGIN_REPO", &repo)
+            .env("PLUGIN_TAGS", tags)
+            .env("PLUGIN_PUSH_ONLY", "true")
+            .env("PLUGIN_SOURCE_TAR_PATH", "image.tar")
+            .env("PLUGIN_USERNAME", &s.user)
+            .env("PLUGIN_PASSWORD", &s.password)
+            .env("PLUGIN_ARTIFACT_FILE", &artifact)
+            .run()
+    };
+    let first = push("1,latest");
+    first.assert_success();
+    assert!(
+        first.output().contains("blobs: 3 uploaded"),
+        "{}",
+        first.output()
+    );
+    assert!(!first.output().contains(&s.password));
+    let reg = Registry::tls(&s);
+    assert_eq!(reg.tags(&name), Some(vec!["1".into(), "latest".into()]));
+    let digest = reg.digest(&name, "1");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&artifact).unwrap()).unwrap();
+    assert_eq!(doc["data"]["images"][0]["digest"], digest.as_str());
+
+    let second = push("2");
+    second.assert_success();
+    assert!(
+        second
+            .output()
+            .contains("blobs: 0 uploaded (0.0 MiB), 3 already present"),
+        "{}",
+        second.output()
+    );
+    assert_eq!(
+        reg.digest(&name, "2"),
+        digest,
+        "the same tarball gives the same manifest"
+    );
+
+    // The pushed image is a real one: the daemon pulls it from the plain registry and runs it.
+    let plain = format!("{}/{name}", s.registry_plain);
+    Plugin::new("docker", dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("PLUGIN_DAEMON_OFF", "true")
+        .env("PLUGIN_REPO", &plain)
+        .env("PLUGIN_TAGS", "run")
+        .env("PLUGIN_PUSH_ONLY", "true")
+        .env("PLUGIN_SOURCE_TAR_PATH", "image.tar")
+        .run()
+        .assert_success();
+    docker_cli(&s, &["pull", &format!("{plain}:run")]).assert_success();
+    let ran = docker_cli(&s, &["run", "--rm", &format!("{plain}:run")]);
+    assert_eq!(ran.stdout.trim(), "from-tarball", "{}", ran.output());
+    docker_cli(&s, &["rmi", &format!("{plain}:run")]);
+}

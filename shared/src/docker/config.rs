@@ -85,6 +85,8 @@ pub enum Mode {
     Build(Box<BuildConfig>),
     /// `push_only`: the local image to push (None: `repo:tag` for each tag).
     PushOnly(Option<String>),
+    /// `push_only` + `source_tar_path`: push this tarball without a daemon.
+    PushTarball(PathBuf),
 }
 
 /// Output files.
@@ -121,6 +123,8 @@ pub struct Config {
     pub tar_path: Option<PathBuf>,
     /// Remove what we created when done.
     pub purge: bool,
+    /// The push registry may be reached over plain HTTP (PLUGIN_INSECURE or listed as insecure).
+    pub insecure: bool,
     /// Output files.
     pub outputs: Outputs,
 }
@@ -234,12 +238,28 @@ pub fn prepare(
         );
     }
 
-    let mode = if s.push_only {
+    let mode = if s.push_only && !s.source_tar_path.is_empty() {
+        let path = cwd.join(&s.source_tar_path);
+        if let Err(e) = std::fs::File::open(&path) {
+            return Err(SettingsError::invalid(
+                "PLUGIN_SOURCE_TAR_PATH",
+                format!("cannot read {}: {e}", path.display()),
+            ));
+        }
+        Mode::PushTarball(path)
+    } else if !s.source_tar_path.is_empty() {
+        return Err(SettingsError::invalid(
+            "PLUGIN_SOURCE_TAR_PATH",
+            "needs PLUGIN_PUSH_ONLY=true",
+        ));
+    } else if s.push_only {
         Mode::PushOnly((!s.source_image.is_empty()).then(|| s.source_image.clone()))
     } else {
         Mode::Build(Box::new(build_config(&s, env, ci, cwd)?))
     };
     let tar_path = (!s.tar_path.is_empty()).then(|| cwd.join(&s.tar_path));
+    let insecure = (s.insecure && registry_host(&s.registry) == repo.host)
+        || s.insecure_registries.0.contains(&repo.host);
     let outputs = Outputs {
         artifact_file: (!s.artifact_file.is_empty()).then(|| s.artifact_file.clone()),
         registry_type: s.registry_type.clone(),
@@ -256,6 +276,7 @@ pub fn prepare(
         credentials,
         tar_path,
         purge: s.purge,
+        insecure,
         outputs,
     })))
 }

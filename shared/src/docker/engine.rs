@@ -61,6 +61,13 @@ pub async fn run(cfg: &Config) -> Result<Report, Error> {
         repo: cfg.repo.name.clone(),
         ..Default::default()
     };
+    if let Mode::PushTarball(path) = &cfg.mode {
+        push_tarball(cfg, path, &mut report)
+            .instrument(info_span!("push"))
+            .await?;
+        write_outputs(cfg, &report, None)?;
+        return Ok(report);
+    }
     let t = Instant::now();
     let daemon = Daemon::connect(&cfg.daemon)
         .instrument(info_span!("daemon"))
@@ -96,6 +103,8 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
             report.steps.push(("build", t.elapsed()));
             Some(temp.clone())
         }
+        // Handled in `run`, without a daemon.
+        Mode::PushTarball(_) => None,
         Mode::PushOnly(src) => {
             let src = src.clone().map(|s| {
                 if has_tag(&s) {
@@ -189,6 +198,49 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
         }
         report.steps.push(("purge", t.elapsed()));
     }
+    Ok(())
+}
+
+async fn push_tarball(
+    cfg: &Config,
+    path: &std::path::Path,
+    report: &mut Report,
+) -> Result<(), DockerError> {
+    let t = Instant::now();
+    let (host, repo_path) = match super::reference::split_host(&cfg.repo.name) {
+        (Some(h), p) if !cfg.repo.is_hub() => (h.to_string(), p.to_string()),
+        (_, p) => {
+            let p = if p.contains('/') {
+                p.to_string()
+            } else {
+                format!("library/{p}")
+            };
+            ("registry-1.docker.io".to_string(), p)
+        }
+    };
+    let pushed = super::distribution::push_tarball(
+        path,
+        &host,
+        &repo_path,
+        &cfg.tags,
+        cfg.credentials.push.as_ref(),
+        cfg.insecure,
+    )
+    .await
+    .map_err(|e| DockerError::Push {
+        failed: cfg.repo.name.clone(),
+        hint: super::push::hint(&e.0).to_string(),
+        reason: e.0,
+        pushed: vec![],
+        not_pushed: cfg.tags.clone(),
+    })?;
+    for (tag, p) in pushed {
+        report.digest.get_or_insert(p.digest);
+        report.tagged.push(cfg.repo.with_tag(&tag));
+        report.pushed.push(tag);
+    }
+    report.image_id = "(not in a daemon)".into();
+    report.steps.push(("push", t.elapsed()));
     Ok(())
 }
 

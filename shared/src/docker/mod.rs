@@ -8,9 +8,10 @@ pub mod auth;
 pub mod build;
 pub mod config;
 pub mod context;
+pub mod daemon;
+pub mod distribution;
 #[cfg(feature = "ecr")]
 pub mod ecr;
-pub mod daemon;
 pub mod engine;
 pub mod flow;
 #[cfg(feature = "gcp")]

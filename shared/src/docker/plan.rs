@@ -6,7 +6,9 @@ use super::config::{Config, Mode};
 /// One line per step.
 pub fn describe(cfg: &Config) -> Vec<String> {
     let mut lines = Vec::new();
-    if cfg.daemon.start {
+    if matches!(cfg.mode, Mode::PushTarball(_)) {
+        lines.push("daemon: none needed".into());
+    } else if cfg.daemon.start {
         lines.push(format!(
             "daemon: start dockerd {} (wait up to {}s)",
             cfg.daemon.args.join(" "),
@@ -60,6 +62,10 @@ pub fn describe(cfg: &Config) -> Vec<String> {
             }
             lines.push(what);
         }
+        Mode::PushTarball(p) => lines.push(format!(
+            "push-only: {} straight to the registry (no daemon)",
+            p.display()
+        )),
         Mode::PushOnly(src) => lines.push(format!(
             "push-only: use {}",
             src.clone()

@@ -86,6 +86,8 @@ crate::settings! {
         push_only: bool = "false", from ["PLUGIN_PUSH_ONLY"];
         /// The local image `repo[:tag]` pushed by `push_only` (default: `repo:tag` for each tag).
         source_image: String = "", from ["PLUGIN_SOURCE_IMAGE"];
+        /// With `push_only`: push this image tarball (`docker save` output or an OCI layout archive) straight to the registry, without a daemon.
+        source_tar_path: String = "", from ["PLUGIN_SOURCE_TAR_PATH"];
         /// Also save the image to this tarball (`docker save` format).
         tar_path: String = "", from ["PLUGIN_TAR_PATH", "PLUGIN_DESTINATION_TAR_PATH"];
         /// Remove the images this step created from the daemon when done (the temporary build tag always; pushed tags after a push).
