@@ -989,3 +989,55 @@ fn push_only_from_a_tarball_without_a_daemon_skips_blobs_the_second_time() {
     assert_eq!(ran.stdout.trim(), "from-tarball", "{}", ran.output());
     docker_cli(&s, &["rmi", &format!("{plain}:run")]);
 }
+
+#[test]
+fn base_image_credentials_let_the_build_pull_from_an_authenticated_registry() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    // Put a base image into the authenticated registry (daemonless push of the local base).
+    let tar = dir.path().join("base.tar");
+    docker_cli(&s, &["save", "-o", tar.to_str().unwrap(), &s.base_image]).assert_success();
+    let base = format!("{}/{}", s.registry_tls, unique("e2e/privbase"));
+    Plugin::new("docker", dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("PLUGIN_DAEMON_OFF", "true")
+        .env("PLUGIN_REPO", &base)
+        .env("PLUGIN_TAGS", "1")
+        .env("PLUGIN_PUSH_ONLY", "true")
+        .env("PLUGIN_SOURCE_TAR_PATH", "base.tar")
+        .env("PLUGIN_USERNAME", &s.user)
+        .env("PLUGIN_PASSWORD", &s.password)
+        .run()
+        .assert_success();
+    write_files(
+        dir.path(),
+        &[(
+            "Dockerfile",
+            &format!("FROM {base}:1\nRUN echo private-base > /p\n"),
+        )],
+    );
+    let name = unique("e2e/fromprivate");
+    let build = |with_creds: bool| {
+        let mut p = Plugin::new("docker", dir.path())
+            .env("DOCKER_HOST", &s.docker_host)
+            .env("PLUGIN_DAEMON_OFF", "true")
+            .env("PLUGIN_PULL_IMAGE", "true")
+            .env("PLUGIN_REPO", format!("{}/{name}", s.registry_plain))
+            .env("PLUGIN_TAGS", "1");
+        if with_creds {
+            p = p
+                .env("PLUGIN_BASE_IMAGE_REGISTRY", &s.registry_tls)
+                .env("PLUGIN_BASE_IMAGE_USERNAME", &s.user)
+                .env("PLUGIN_BASE_IMAGE_PASSWORD", &s.password);
+        }
+        p.run()
+    };
+    // `pull` makes the daemon contact the registry even when the image is local.
+    let anonymous = build(false);
+    anonymous.assert_failure();
+    let ok = build(true);
+    ok.assert_success();
+    assert!(!ok.output().contains(&s.password));
+    assert_eq!(Registry::plain(&s).tags(&name), Some(vec!["1".into()]));
+    docker_cli(&s, &["rmi", &format!("{base}:1")]);
+}
