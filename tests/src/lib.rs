@@ -142,6 +142,29 @@ impl Run {
         self
     }
 
+    /// Panics unless the run was refused the way bad input must be: exit 1, exactly one line
+    /// on stderr besides warnings, naming the problem (`want`), and no panic.
+    pub fn assert_refused(&self, want: &str, case: &str) {
+        assert_eq!(self.code, 1, "{case}: expected exit 1:\n{}", self.output());
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.contains(" WARN "))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{case}: expected one error line:\n{}",
+            self.stderr
+        );
+        assert!(
+            lines[0].contains(want),
+            "{case}: wanted {want:?} in {:?}",
+            lines[0]
+        );
+        assert!(!self.output().contains("panicked"), "{case}: panicked");
+    }
+
     /// Panics unless the run failed with exit 1.
     pub fn assert_failure(&self) -> &Self {
         assert_eq!(self.code, 1, "expected exit 1:\n{}", self.output());

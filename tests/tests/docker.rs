@@ -841,24 +841,7 @@ fn invalid_settings_are_refused_before_any_daemon_start() {
             );
         }
         let run = p.envs(vars.iter().copied()).run();
-        assert_eq!(run.code, 1, "{vars:?}: {}", run.output());
-        let lines: Vec<&str> = run
-            .stderr
-            .lines()
-            .filter(|l| !l.contains(" WARN "))
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "{vars:?}: expected one error line:\n{}",
-            run.stderr
-        );
-        assert!(
-            lines[0].contains(want),
-            "{vars:?}: wanted {want:?} in {:?}",
-            lines[0]
-        );
-        assert!(!run.output().contains("panicked"), "{vars:?}");
+        run.assert_refused(want, &format!("{vars:?}"));
         assert!(
             !dir.path().join("started").exists(),
             "{vars:?}: dockerd was started"

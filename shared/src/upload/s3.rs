@@ -45,6 +45,21 @@ pub struct S3Options {
     pub url_base: String,
 }
 
+/// Sets the object's headers, metadata, ACL, encryption and storage class on a PutObject or
+/// CreateMultipartUpload request (two builder types with the same setters).
+macro_rules! object_headers {
+    ($req:expr, $item:expr, $opts:expr) => {
+        $req.content_type(&$item.headers.content_type)
+            .set_content_encoding($item.headers.content_encoding.clone())
+            .set_cache_control($item.headers.cache_control.clone())
+            .set_metadata(Some($item.headers.metadata.clone().into_iter().collect()))
+            .set_acl($opts.acl.as_deref().map(ObjectCannedAcl::from))
+            .set_server_side_encryption($opts.encryption.as_deref().map(ServerSideEncryption::from))
+            .set_ssekms_key_id($opts.kms_key_id.clone())
+            .set_storage_class($opts.storage_class.as_deref().map(StorageClass::from))
+    };
+}
+
 /// An S3 bucket.
 pub struct S3 {
     client: Client,
@@ -78,26 +93,14 @@ impl S3 {
                 format!("cannot read {}: {e}", item.path.display()),
             )
         })?;
-        let mut req = self
+        let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(&item.key)
             .body(body)
-            .content_length(item.size as i64)
-            .content_type(&item.headers.content_type)
-            .set_content_encoding(item.headers.content_encoding.clone())
-            .set_cache_control(item.headers.cache_control.clone())
-            .set_metadata(Some(item.headers.metadata.clone().into_iter().collect()))
-            .set_acl(self.opts.acl.as_deref().map(ObjectCannedAcl::from))
-            .set_server_side_encryption(
-                self.opts
-                    .encryption
-                    .as_deref()
-                    .map(ServerSideEncryption::from),
-            )
-            .set_ssekms_key_id(self.opts.kms_key_id.clone())
-            .set_storage_class(self.opts.storage_class.as_deref().map(StorageClass::from));
+            .content_length(item.size as i64);
+        let mut req = object_headers!(req, item, self.opts);
         let md5 = if self.opts.content_md5 {
             let m = md5_range(&item.path, 0, item.size)
                 .await
@@ -130,24 +133,12 @@ impl S3 {
 
     async fn put_multipart(&self, item: &Item, progress: &Progress) -> Result<(), TransferError> {
         let part_size = part_size(item.size);
-        let created = self
+        let create = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(&item.key)
-            .content_type(&item.headers.content_type)
-            .set_content_encoding(item.headers.content_encoding.clone())
-            .set_cache_control(item.headers.cache_control.clone())
-            .set_metadata(Some(item.headers.metadata.clone().into_iter().collect()))
-            .set_acl(self.opts.acl.as_deref().map(ObjectCannedAcl::from))
-            .set_server_side_encryption(
-                self.opts
-                    .encryption
-                    .as_deref()
-                    .map(ServerSideEncryption::from),
-            )
-            .set_ssekms_key_id(self.opts.kms_key_id.clone())
-            .set_storage_class(self.opts.storage_class.as_deref().map(StorageClass::from))
+            .key(&item.key);
+        let created = object_headers!(create, item, self.opts)
             .send()
             .await
             .map_err(|e| self.err(&item.key, sdk_error(&e)))?;
