@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+pub mod azure_fixture;
+pub mod faults;
+pub mod google_fixture;
+
 /// Where the local services listen.
 #[derive(Debug, Clone)]
 pub struct Services {

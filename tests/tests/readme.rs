@@ -31,3 +31,23 @@ fn docker_settings_table_matches_the_code() {
 fn s3_settings_table_matches_the_code() {
     check("s3");
 }
+
+#[test]
+fn ecr_settings_table_matches_the_code() {
+    check("ecr");
+}
+
+#[test]
+fn acr_settings_table_matches_the_code() {
+    check("acr");
+}
+
+#[test]
+fn gcr_settings_table_matches_the_code() {
+    check("gcr");
+}
+
+#[test]
+fn gar_settings_table_matches_the_code() {
+    check("gar");
+}

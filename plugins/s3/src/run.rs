@@ -5,6 +5,7 @@ use aws_sdk_s3::config::{
     RequestChecksumCalculation, ResponseChecksumValidation, retry::RetryConfig,
     timeout::TimeoutConfig,
 };
+use aws_smithy_runtime::client::retries::classifiers::HttpStatusCodeClassifier;
 use longshore_core::output::{self, FileArtifact};
 use longshore_core::upload::keys::{resolve_source, safe_local_path};
 use longshore_core::upload::s3::S3;
@@ -62,6 +63,11 @@ async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
     let sdk = longshore_core::aws::sdk_config(&cfg.auth).await?;
     let mut b = aws_sdk_s3::config::Builder::from(&sdk)
         .retry_config(RetryConfig::standard().with_max_attempts(5))
+        // 429 is throttling too: proxies and S3-compatible stores send it, often without an S3
+        // error body, which the SDK's error-code classifier cannot read.
+        .retry_classifier(HttpStatusCodeClassifier::new_from_codes(vec![
+            429, 500, 502, 503, 504,
+        ]))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))

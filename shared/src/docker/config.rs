@@ -405,7 +405,7 @@ fn credentials(s: &DockerSettings, repo: &Repository) -> Result<Credentials, Set
             &s.username,
             s.password.clone(),
         ));
-        creds.push_source = "PLUGIN_USERNAME/PLUGIN_PASSWORD";
+        creds.push_source = "PLUGIN_USERNAME and PLUGIN_PASSWORD";
     } else if !s.access_token.is_empty() {
         creds.push = Some(RegistryAuth::basic(
             &repo.host,

@@ -442,7 +442,10 @@ impl Registry {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) if attempt < 4 && (e.is_connect() || e.is_timeout()) => {
+                // Every request here is idempotent (HEAD, GET, PUT by digest, POST of a new
+                // upload session), so any transport failure is worth another try.
+                Err(e) if attempt < 5 => {
+                    warn!("registry request failed ({e}); retry {attempt}/4");
                     tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
                     continue;
                 }
@@ -469,8 +472,8 @@ impl Registry {
                     "authentication failed (check the registry credentials)",
                 ));
             }
-            if resp.status().is_server_error() && attempt < 4 {
-                warn!("registry answered {}; retry {attempt}/3", resp.status());
+            if (resp.status().is_server_error() || resp.status() == 429) && attempt < 5 {
+                warn!("registry answered {}; retry {attempt}/4", resp.status());
                 tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
                 continue;
             }

@@ -1,1 +1,824 @@
-//! (in progress) The ecr credential flow of the registry plugins.
+//! The Amazon ECR flow of `longshore-ecr` (reference image-plugins §2.2, §6.2): its settings,
+//! the registry host (account and region parsed from it), the repository prefix, the ECR login
+//! (`GetAuthorizationToken`), repository management (create, scan on push, tag immutability,
+//! lifecycle and repository policies) and `skip_push_if_tag_exists`.
+//!
+//! Fixed against the anchor (§9.6–9.8): creating a repository that already exists never switches
+//! its scanning off; `skip_push_if_tag_exists` checks the tags really computed (auto tags
+//! included) and skips only those that exist; a user `PLUGIN_USERNAME`/`PLUGIN_PASSWORD` cannot
+//! silently replace the ECR login; `PLUGIN_ASSUME_ROLE` applies on top of static keys.
+//!
+//! Endpoints: the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_STS`
+//! (for VPC endpoints, FIPS or private clouds); nothing of our own.
+
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use tracing::{info, warn};
+
+use super::auth::RegistryAuth;
+use super::config::Config;
+use super::flow::RegistryFlow;
+use super::reference::{Repository, registry_host, split_host};
+use super::settings::DockerSettings;
+use crate::aws::{AwsAuth, AwsError, sdk_config, sdk_error};
+use crate::cli::BoxError;
+use crate::secret::{self, Secret};
+use crate::settings::{Env, SettingsError};
+
+crate::settings! {
+    /// What `plugins/ecr` reads on top of the docker settings.
+    pub struct EcrSettings {
+        /// AWS region. Default: the region in an ECR registry host (`<account>.dkr.ecr.<region>.amazonaws.com`), else `us-east-1`.
+        region: String = "", from ["PLUGIN_REGION", "ECR_REGION", "AWS_REGION"];
+        /// Access key id (used with the secret key; otherwise the default AWS chain: env, profile, web identity, container, IMDS).
+        access_key: String = "", from ["PLUGIN_ACCESS_KEY", "ECR_ACCESS_KEY", "AWS_ACCESS_KEY_ID"];
+        /// Secret access key.
+        secret_key: Secret = "", from ["PLUGIN_SECRET_KEY", "ECR_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"];
+        /// Session token for temporary keys.
+        session_token: Secret = "", from ["PLUGIN_SESSION_TOKEN", "AWS_SESSION_TOKEN"];
+        /// Role to assume (STS AssumeRole), also on top of static keys.
+        assume_role: String = "", from ["PLUGIN_ASSUME_ROLE"];
+        /// External id for the assumed role.
+        external_id: String = "", from ["PLUGIN_EXTERNAL_ID"];
+        /// OIDC token: assume `assume_role` with AssumeRoleWithWebIdentity.
+        oidc_token: Secret = "", from ["PLUGIN_OIDC_TOKEN_ID"];
+        /// Create the repository when it does not exist (an existing one is fine).
+        create_repository: bool = "false", from ["PLUGIN_CREATE_REPOSITORY", "ECR_CREATE_REPOSITORY"];
+        /// With `create_repository`: scan images on push. `true` also switches scanning on for an existing repository; `false` never switches it off.
+        scan_on_push: bool = "false", from ["PLUGIN_SCAN_ON_PUSH"];
+        /// Path to a lifecycle policy JSON file, applied to the repository (PutLifecyclePolicy).
+        lifecycle_policy: String = "", from ["PLUGIN_LIFECYCLE_POLICY"];
+        /// Path to a repository policy JSON file, applied to the repository (SetRepositoryPolicy).
+        repository_policy: String = "", from ["PLUGIN_REPOSITORY_POLICY"];
+        /// `true`: tags are immutable (`IMMUTABLE`), `false`: mutable; applied to a new or existing repository. Unset leaves it alone.
+        tag_immutability: Option<bool> = "", from ["PLUGIN_TAG_IMMUTABILITY"];
+        /// Do not push the tags that already exist in the repository (auto tags included); when every tag exists, end without building.
+        skip_push_if_tag_exists: bool = "false", from ["PLUGIN_SKIP_PUSH_IF_TAG_EXISTS"];
+    }
+}
+
+/// The region when neither a setting nor the registry host gives one (the anchor's default).
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Account and region of a private ECR registry host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrHost {
+    /// The 12-digit account id (the registry id of the API calls).
+    pub account: String,
+    /// The region.
+    pub region: String,
+}
+
+/// Parses a private ECR host: `<12 digits>.dkr.ecr.<region>.amazonaws.com` and its China
+/// (`.amazonaws.com.cn`), EU sovereign (`.amazonaws.eu`), FIPS (`dkr.ecr-fips`) and dual-stack
+/// (`dkr-ecr.<region>.on.aws`) forms. `None` for anything else.
+pub fn parse_ecr_host(host: &str) -> Option<EcrHost> {
+    let host = host.trim().to_ascii_lowercase();
+    let (account, rest) = host.split_once('.')?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let rest = ["dkr.ecr.", "dkr.ecr-fips.", "dkr-ecr."]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))?;
+    let region = [
+        ".amazonaws.com",
+        ".amazonaws.com.cn",
+        ".amazonaws.eu",
+        ".on.aws",
+    ]
+    .iter()
+    .find_map(|s| rest.strip_suffix(s))?;
+    valid_region(region).then(|| EcrHost {
+        account: account.to_string(),
+        region: region.to_string(),
+    })
+}
+
+/// True for ECR Public hosts.
+pub fn is_ecr_public_host(host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    host == "public.ecr.aws"
+        || host == "ecr-public.aws.com"
+        || host.ends_with(".ecr-public.aws.com")
+}
+
+fn valid_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !r.starts_with('-')
+        && !r.ends_with('-')
+}
+
+/// A failure of the ECR flow, on one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EcrError {
+    /// No credentials.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The login token could not be had.
+    #[error(
+        "ECR GetAuthorizationToken failed: {0} (check the AWS credentials — PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY, PLUGIN_ASSUME_ROLE, or the default chain — and PLUGIN_REGION)"
+    )]
+    Token(String),
+    /// A repository call failed.
+    #[error("ECR {op} on repository {repo} failed: {reason}")]
+    Api {
+        /// The API operation.
+        op: &'static str,
+        /// The repository name.
+        repo: String,
+        /// Why.
+        reason: String,
+    },
+    /// The registry from the token does not make a valid repository.
+    #[error("PLUGIN_REPO: {0}")]
+    Repo(String),
+}
+
+/// The ECR flow: settings validated in [`RegistryFlow::prepare`], used in
+/// [`RegistryFlow::before_build`].
+#[derive(Debug, Default)]
+pub struct EcrFlow {
+    auth: AwsAuth,
+    /// The registry host, when known before the token (PLUGIN_REGISTRY, or an ECR host in PLUGIN_REPO).
+    registry: Option<String>,
+    /// The account of the repository calls (parsed from the registry host).
+    registry_id: Option<String>,
+    /// PLUGIN_REPO as given, to be put under the token's proxy endpoint when no registry is known.
+    relative_repo: String,
+    create_repository: bool,
+    scan_on_push: bool,
+    tag_immutability: Option<bool>,
+    lifecycle_policy: Option<String>,
+    repository_policy: Option<String>,
+    skip_push_if_tag_exists: bool,
+}
+
+const REGISTRY_VARS: &[&str] = &["PLUGIN_REGISTRY", "DOCKER_REGISTRY"];
+const REGION_VARS: &[&str] = &["PLUGIN_REGION", "ECR_REGION", "AWS_REGION"];
+
+impl RegistryFlow for EcrFlow {
+    fn login_label(&self) -> Option<String> {
+        Some("the ECR login from GetAuthorizationToken".into())
+    }
+
+    fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError> {
+        let e = EcrSettings::load(env)?;
+
+        // The registry: PLUGIN_REGISTRY, else an ECR host already in PLUGIN_REPO, else the
+        // token's proxy endpoint (known only after the login).
+        let repo = s.repo.trim().to_string();
+        let (repo_host, _) = split_host(&repo);
+        let registry = match env.string(REGISTRY_VARS) {
+            Some(r) => {
+                let host = registry_host(&r);
+                if host == "docker.io" {
+                    return Err(SettingsError::invalid(
+                        "PLUGIN_REGISTRY",
+                        format!("'{r}' is Docker Hub, not an ECR registry"),
+                    ));
+                }
+                Some(host)
+            }
+            // A dotted first component may be an ECR path (`team.x/app`); a port or localhost
+            // can only be a host.
+            None => repo_host
+                .filter(|h| {
+                    parse_ecr_host(h).is_some()
+                        || is_ecr_public_host(h)
+                        || h.contains(':')
+                        || *h == "localhost"
+                })
+                .map(str::to_string),
+        };
+        if let Some(host) = &registry
+            && is_ecr_public_host(host)
+        {
+            return Err(SettingsError::invalid(
+                "PLUGIN_REGISTRY",
+                format!(
+                    "{host} is ECR Public, which this plugin does not support yet: push there with longshore-docker and the password of `aws ecr-public get-login-password`"
+                ),
+            ));
+        }
+        let parsed = registry.as_deref().and_then(parse_ecr_host);
+
+        if !repo.is_empty() {
+            match &registry {
+                Some(host) if repo_host == Some(host.as_str()) => {}
+                // Another ECR registry in PLUGIN_REPO: prefixing it would push to a nonsense path.
+                Some(host) if repo_host.is_some_and(|h| parse_ecr_host(h).is_some()) => {
+                    return Err(SettingsError::Conflict {
+                        first: "PLUGIN_REPO".into(),
+                        second: "PLUGIN_REGISTRY".into(),
+                        reason: format!(
+                            "the repository is in registry {} but the registry is {host}",
+                            repo_host.unwrap_or_default()
+                        ),
+                    });
+                }
+                // The anchor's rule: a repository not starting with the registry goes under it
+                // (ECR names may hold dots, so `team.x/app` is a path, not a host).
+                Some(host) => {
+                    s.repo = format!("{host}/{}", repo.trim_start_matches('/'));
+                }
+                None => {
+                    self.relative_repo = repo.trim_start_matches('/').to_string();
+                }
+            }
+        }
+
+        // Region: the registry host's wins (tokens are regional), then the settings, then the default.
+        let set_region = env.first_set(REGION_VARS).and_then(|(var, v)| {
+            let v = v.trim();
+            (!v.is_empty()).then(|| (var.to_string(), v.to_string()))
+        });
+        if let Some((var, r)) = &set_region
+            && !valid_region(r)
+        {
+            return Err(SettingsError::invalid(
+                var.clone(),
+                format!("'{r}' is not a region name (e.g. eu-west-1)"),
+            ));
+        }
+        let region = match (&parsed, &set_region) {
+            (Some(h), Some((var, r))) if *r != h.region => {
+                warn!(
+                    "{var} is {r} but the registry {} is in {}: using {}",
+                    registry.as_deref().unwrap_or_default(),
+                    h.region,
+                    h.region
+                );
+                h.region.clone()
+            }
+            (Some(h), _) => h.region.clone(),
+            (None, Some((_, r))) => r.clone(),
+            (None, None) => DEFAULT_REGION.to_string(),
+        };
+
+        // Credentials.
+        if !e.access_key.is_empty() && e.secret_key.is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_SECRET_KEY".into(),
+                hint: "an access key is set, so its secret key is needed too".into(),
+            });
+        }
+        if e.access_key.is_empty() && !e.secret_key.is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_ACCESS_KEY".into(),
+                hint: "a secret key is set, so its access key id is needed too".into(),
+            });
+        }
+        if !e.oidc_token.is_empty() && e.assume_role.is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_ASSUME_ROLE".into(),
+                hint: "PLUGIN_OIDC_TOKEN_ID is exchanged for the credentials of a role".into(),
+            });
+        }
+        if !e.assume_role.is_empty() && !e.assume_role.starts_with("arn:") {
+            return Err(SettingsError::invalid(
+                "PLUGIN_ASSUME_ROLE",
+                format!(
+                    "'{}' is not a role ARN (arn:aws:iam::<account>:role/<name>)",
+                    e.assume_role
+                ),
+            ));
+        }
+        if !e.external_id.is_empty() && e.assume_role.is_empty() {
+            warn!("PLUGIN_EXTERNAL_ID is ignored: it only applies with PLUGIN_ASSUME_ROLE");
+        }
+        self.auth = AwsAuth {
+            region,
+            access_key: e.access_key.clone(),
+            secret_key: e.secret_key.clone(),
+            session_token: e.session_token.clone(),
+            assume_role: e.assume_role.clone(),
+            session_name: "longshore-ecr".into(),
+            external_id: e.external_id.clone(),
+            oidc_token: e.oidc_token.clone(),
+            ..Default::default()
+        };
+
+        // The ECR login is the push login (§9.8: the anchor let these replace it silently).
+        if !s.password.is_empty() || !s.access_token.is_empty() || !s.username.is_empty() {
+            warn!(
+                "PLUGIN_USERNAME/PLUGIN_PASSWORD (or ACCESS_TOKEN) are ignored: the push registry uses the ECR login"
+            );
+            s.username.clear();
+            s.password = Secret::default();
+            s.access_token = Secret::default();
+        }
+
+        // Repository management.
+        if e.scan_on_push && !e.create_repository {
+            warn!(
+                "PLUGIN_SCAN_ON_PUSH applies only with PLUGIN_CREATE_REPOSITORY=true: scanning is left as it is"
+            );
+        }
+        self.lifecycle_policy = policy_file("PLUGIN_LIFECYCLE_POLICY", &e.lifecycle_policy)?;
+        self.repository_policy = policy_file("PLUGIN_REPOSITORY_POLICY", &e.repository_policy)?;
+        self.create_repository = e.create_repository;
+        self.scan_on_push = e.scan_on_push;
+        self.tag_immutability = e.tag_immutability;
+        self.skip_push_if_tag_exists = e.skip_push_if_tag_exists;
+
+        // The engine's view: registry host without scheme (artifact `registryUrl`), type ECR.
+        match &registry {
+            Some(host) => s.registry = host.clone(),
+            // Filled in from the token; empty keeps the engine from checking it against Hub.
+            None => s.registry.clear(),
+        }
+        if !env.is_set(&["PLUGIN_REGISTRY_TYPE"]) {
+            s.registry_type = "ECR".into();
+        }
+        self.registry_id = parsed.map(|h| h.account);
+        self.registry = registry;
+        Ok(())
+    }
+
+    async fn before_build(&self, cfg: &mut Config) -> Result<bool, BoxError> {
+        let sdk = sdk_config(&self.auth).await.map_err(EcrError::from)?;
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+
+        // No registryIds: the SDK deprecates them, since the token works for every registry the
+        // principal may use; the account matters only to the repository calls below.
+        let out = ecr
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| EcrError::Token(sdk_error(&e)))?;
+        let data = out
+            .authorization_data()
+            .first()
+            .ok_or_else(|| EcrError::Token("the answer has no authorization data".into()))?;
+        let (user, password) = decode_token(data.authorization_token().unwrap_or_default())?;
+        let endpoint = registry_host(data.proxy_endpoint().unwrap_or_default());
+
+        let host = match &self.registry {
+            Some(h) => h.clone(),
+            None => {
+                if endpoint == "docker.io" {
+                    return Err(EcrError::Token(
+                        "the answer has no proxy endpoint: set PLUGIN_REGISTRY".into(),
+                    )
+                    .into());
+                }
+                cfg.repo = Repository::parse(&format!("{endpoint}/{}", self.relative_repo))
+                    .map_err(EcrError::Repo)?;
+                cfg.outputs.registry_url = endpoint.clone();
+                info!("registry: {endpoint} (the proxy endpoint of the ECR token)");
+                endpoint
+            }
+        };
+        cfg.credentials.push = Some(RegistryAuth::basic(&host, &user, password));
+        cfg.credentials.push_source = "ECR GetAuthorizationToken";
+        info!("ecr: logged in to {host} as {user}");
+
+        if !cfg.push {
+            if self.manages_repository() {
+                info!("ecr: no push, so the repository is left as it is");
+            }
+            return Ok(true);
+        }
+        let repo = cfg
+            .repo
+            .name
+            .strip_prefix(&format!("{}/", cfg.repo.host))
+            .unwrap_or(&cfg.repo.name)
+            .to_string();
+        let api = Api {
+            ecr: &ecr,
+            repo: &repo,
+            registry_id: self.registry_id.as_deref(),
+        };
+        if self.create_repository {
+            api.create(self.scan_on_push, self.tag_immutability).await?;
+        } else if let Some(immutable) = self.tag_immutability {
+            api.tag_mutability(immutable).await?;
+        }
+        if let Some(text) = &self.lifecycle_policy {
+            api.lifecycle_policy(text).await?;
+        }
+        if let Some(text) = &self.repository_policy {
+            api.repository_policy(text).await?;
+        }
+
+        if self.skip_push_if_tag_exists {
+            let mut existing = Vec::new();
+            for tag in &cfg.tags {
+                if api.tag_exists(tag).await? {
+                    existing.push(tag.clone());
+                }
+            }
+            if !existing.is_empty() {
+                info!(
+                    "skip_push_if_tag_exists: {} already in {repo}: not pushed again",
+                    existing.join(", ")
+                );
+                cfg.tags.retain(|t| !existing.contains(t));
+            }
+            if cfg.tags.is_empty() {
+                info!(
+                    "skip_push_if_tag_exists: every tag already exists: nothing to build or push"
+                );
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl EcrFlow {
+    fn manages_repository(&self) -> bool {
+        self.create_repository
+            || self.tag_immutability.is_some()
+            || self.lifecycle_policy.is_some()
+            || self.repository_policy.is_some()
+    }
+}
+
+/// Reads a policy file now, so a missing or malformed file fails before any network call.
+fn policy_file(var: &str, path: &str) -> Result<Option<String>, SettingsError> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SettingsError::invalid(var, format!("cannot read {path}: {e}")))?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) if v.is_object() => Ok(Some(text)),
+        Ok(_) => Err(SettingsError::invalid(
+            var,
+            format!("{path} is not a JSON object"),
+        )),
+        Err(e) => Err(SettingsError::invalid(
+            var,
+            format!("{path} is not valid JSON: {e}"),
+        )),
+    }
+}
+
+/// `base64("AWS:<password>")` → user and password; the token and password are masked.
+fn decode_token(token: &str) -> Result<(String, Secret), EcrError> {
+    secret::register(token);
+    let bytes = STANDARD
+        .decode(token.trim())
+        .map_err(|_| EcrError::Token("the authorization token is not base64".into()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| EcrError::Token("the authorization token is not UTF-8".into()))?;
+    let (user, password) = text
+        .split_once(':')
+        .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+        .ok_or_else(|| EcrError::Token("the authorization token is not user:password".into()))?;
+    Ok((user.to_string(), Secret::new(password)))
+}
+
+/// The repository calls, for one repository.
+struct Api<'a> {
+    ecr: &'a aws_sdk_ecr::Client,
+    repo: &'a str,
+    registry_id: Option<&'a str>,
+}
+
+impl Api<'_> {
+    fn fail(&self, op: &'static str, reason: String) -> EcrError {
+        EcrError::Api {
+            op,
+            repo: self.repo.to_string(),
+            reason,
+        }
+    }
+
+    /// CreateRepository; an existing repository keeps its scanning unless `scan_on_push` asks
+    /// to switch it on (the anchor switched it off).
+    async fn create(&self, scan_on_push: bool, immutable: Option<bool>) -> Result<(), EcrError> {
+        let mut req = self
+            .ecr
+            .create_repository()
+            .repository_name(self.repo)
+            .set_registry_id(self.registry_id.map(str::to_string))
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(scan_on_push)
+                    .build(),
+            );
+        if let Some(i) = immutable {
+            req = req.image_tag_mutability(mutability(i));
+        }
+        match req.send().await {
+            Ok(_) => {
+                info!(
+                    "ecr: created repository {} (scan on push: {scan_on_push})",
+                    self.repo
+                );
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) =>
+            {
+                info!("ecr: repository {} exists", self.repo);
+                if scan_on_push {
+                    self.ecr
+                        .put_image_scanning_configuration()
+                        .repository_name(self.repo)
+                        .set_registry_id(self.registry_id.map(str::to_string))
+                        .image_scanning_configuration(
+                            ImageScanningConfiguration::builder()
+                                .scan_on_push(true)
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| self.fail("PutImageScanningConfiguration", sdk_error(&e)))?;
+                    info!("ecr: scan on push switched on for {}", self.repo);
+                }
+                if let Some(i) = immutable {
+                    self.tag_mutability(i).await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.fail("CreateRepository", sdk_error(&e))),
+        }
+    }
+
+    async fn tag_mutability(&self, immutable: bool) -> Result<(), EcrError> {
+        self.ecr
+            .put_image_tag_mutability()
+            .repository_name(self.repo)
+            .set_registry_id(self.registry_id.map(str::to_string))
+            .image_tag_mutability(mutability(immutable))
+            .send()
+            .await
+            .map_err(|e| self.fail("PutImageTagMutability", sdk_error(&e)))?;
+        info!(
+            "ecr: tags of {} are {}",
+            self.repo,
+            mutability(immutable).as_str()
+        );
+        Ok(())
+    }
+
+    async fn lifecycle_policy(&self, text: &str) -> Result<(), EcrError> {
+        self.ecr
+            .put_lifecycle_policy()
+            .repository_name(self.repo)
+            .set_registry_id(self.registry_id.map(str::to_string))
+            .lifecycle_policy_text(text)
+            .send()
+            .await
+            .map_err(|e| self.fail("PutLifecyclePolicy", sdk_error(&e)))?;
+        info!("ecr: lifecycle policy set on {}", self.repo);
+        Ok(())
+    }
+
+    async fn repository_policy(&self, text: &str) -> Result<(), EcrError> {
+        self.ecr
+            .set_repository_policy()
+            .repository_name(self.repo)
+            .set_registry_id(self.registry_id.map(str::to_string))
+            .policy_text(text)
+            .send()
+            .await
+            .map_err(|e| self.fail("SetRepositoryPolicy", sdk_error(&e)))?;
+        info!("ecr: repository policy set on {}", self.repo);
+        Ok(())
+    }
+
+    /// DescribeImages for one tag: a missing image or repository means "not there".
+    async fn tag_exists(&self, tag: &str) -> Result<bool, EcrError> {
+        let res = self
+            .ecr
+            .describe_images()
+            .repository_name(self.repo)
+            .set_registry_id(self.registry_id.map(str::to_string))
+            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(!out.image_details().is_empty()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_image_not_found_exception() || s.is_repository_not_found_exception()
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail("DescribeImages", sdk_error(&e))),
+        }
+    }
+}
+
+fn mutability(immutable: bool) -> ImageTagMutability {
+    if immutable {
+        ImageTagMutability::Immutable
+    } else {
+        ImageTagMutability::Mutable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(account: &str, region: &str) -> Option<EcrHost> {
+        Some(EcrHost {
+            account: account.into(),
+            region: region.into(),
+        })
+    }
+
+    #[test]
+    fn ecr_hosts() {
+        let table: &[(&str, Option<EcrHost>)] = &[
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                host("123456789012", "us-east-1"),
+            ),
+            (
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+                host("123456789012", "cn-north-1"),
+            ),
+            (
+                "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+                host("123456789012", "eusc-de-east-1"),
+            ),
+            (
+                "123456789012.dkr-ecr.eu-west-1.on.aws",
+                host("123456789012", "eu-west-1"),
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+                host("123456789012", "us-gov-west-1"),
+            ),
+            (
+                "123456789012.DKR.ECR.US-EAST-2.AMAZONAWS.COM",
+                host("123456789012", "us-east-2"),
+            ),
+            ("12345678901.dkr.ecr.us-east-1.amazonaws.com", None),
+            ("1234567890123.dkr.ecr.us-east-1.amazonaws.com", None),
+            ("12345678901a.dkr.ecr.us-east-1.amazonaws.com", None),
+            ("123456789012.dkr.ecr..amazonaws.com", None),
+            ("123456789012.dkr.ecr.us east.amazonaws.com", None),
+            ("123456789012.ecr.us-east-1.amazonaws.com", None),
+            ("123456789012.dkr.ecr.us-east-1.example.com", None),
+            ("public.ecr.aws", None),
+            ("127.0.0.1:5443", None),
+            ("", None),
+        ];
+        for (h, want) in table {
+            assert_eq!(&parse_ecr_host(h), want, "{h}");
+        }
+        assert!(is_ecr_public_host("public.ecr.aws"));
+        assert!(is_ecr_public_host("ecr-public.aws.com"));
+        assert!(!is_ecr_public_host(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        ));
+    }
+
+    fn prepare(pairs: &[(&str, &str)]) -> Result<(EcrFlow, DockerSettings), SettingsError> {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut s = DockerSettings::load(&env)?;
+        let mut flow = EcrFlow::default();
+        flow.prepare(&mut s, &env)?;
+        Ok((flow, s))
+    }
+
+    const ECR: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+    #[test]
+    fn registry_repo_and_region() {
+        // Relative repo under PLUGIN_REGISTRY; account and region from the host.
+        let (f, s) = prepare(&[
+            ("PLUGIN_REGISTRY", &format!("https://{ECR}")),
+            ("PLUGIN_REPO", "team/app"),
+            ("PLUGIN_REGION", "us-east-2"),
+        ])
+        .unwrap();
+        assert_eq!(s.repo, format!("{ECR}/team/app"));
+        assert_eq!(s.registry, ECR);
+        assert_eq!(s.registry_type, "ECR");
+        assert_eq!(f.registry_id.as_deref(), Some("123456789012"));
+        assert_eq!(f.auth.region, "eu-west-1");
+
+        // Already prefixed: unchanged. The registry may come from the repo alone.
+        let (f, s) = prepare(&[("PLUGIN_REPO", &format!("{ECR}/app"))]).unwrap();
+        assert_eq!(s.repo, format!("{ECR}/app"));
+        assert_eq!(f.registry.as_deref(), Some(ECR));
+
+        // Nothing known: the proxy endpoint decides later; the region is the setting or default.
+        let (f, s) = prepare(&[("PLUGIN_REPO", "app"), ("AWS_REGION", "ap-south-1")]).unwrap();
+        assert_eq!(f.registry, None);
+        assert_eq!(f.relative_repo, "app");
+        assert_eq!(f.registry_id, None);
+        assert_eq!(f.auth.region, "ap-south-1");
+        assert_eq!(s.registry, "");
+        let (f, _) = prepare(&[("PLUGIN_REPO", "app")]).unwrap();
+        assert_eq!(f.auth.region, "us-east-1");
+
+        // A non-ECR registry (a mirror, a test registry): prefixed, no registry id.
+        let (f, s) = prepare(&[
+            ("PLUGIN_REGISTRY", "127.0.0.1:5443"),
+            ("PLUGIN_REPO", "my.team/app"),
+            ("PLUGIN_REGISTRY_TYPE", "Custom"),
+        ])
+        .unwrap();
+        assert_eq!(s.repo, "127.0.0.1:5443/my.team/app");
+        assert_eq!(s.registry_type, "Custom");
+        assert_eq!(f.registry_id, None);
+    }
+
+    #[test]
+    fn refusals_name_the_variable() {
+        let err = |pairs: &[(&str, &str)]| prepare(pairs).unwrap_err().to_string();
+        assert!(
+            err(&[("PLUGIN_REGISTRY", "public.ecr.aws"), ("PLUGIN_REPO", "a")])
+                .starts_with("PLUGIN_REGISTRY: public.ecr.aws is ECR Public")
+        );
+        assert!(
+            err(&[
+                ("PLUGIN_REGISTRY", ECR),
+                (
+                    "PLUGIN_REPO",
+                    "210987654321.dkr.ecr.eu-west-1.amazonaws.com/a"
+                )
+            ])
+            .starts_with("PLUGIN_REPO and PLUGIN_REGISTRY")
+        );
+        assert!(
+            err(&[("PLUGIN_REPO", "a"), ("PLUGIN_ACCESS_KEY", "AKIA")])
+                .starts_with("PLUGIN_SECRET_KEY is required")
+        );
+        assert!(
+            err(&[("PLUGIN_REPO", "a"), ("PLUGIN_OIDC_TOKEN_ID", "tok")])
+                .starts_with("PLUGIN_ASSUME_ROLE is required")
+        );
+        assert!(
+            err(&[("PLUGIN_REPO", "a"), ("PLUGIN_ASSUME_ROLE", "admin")])
+                .starts_with("PLUGIN_ASSUME_ROLE: 'admin' is not a role ARN")
+        );
+        assert!(
+            err(&[("PLUGIN_REPO", "a"), ("ECR_REGION", "Mars 1")])
+                .starts_with("ECR_REGION: 'Mars 1' is not a region")
+        );
+        assert!(
+            err(&[("PLUGIN_REPO", "a"), ("PLUGIN_SCAN_ON_PUSH", "yes")])
+                .starts_with("PLUGIN_SCAN_ON_PUSH: 'yes' is not a boolean")
+        );
+        assert!(
+            err(&[
+                ("PLUGIN_REPO", "a"),
+                ("PLUGIN_LIFECYCLE_POLICY", "/nonexistent/policy.json")
+            ])
+            .starts_with("PLUGIN_LIFECYCLE_POLICY: cannot read /nonexistent/policy.json")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("p.json");
+        std::fs::write(&bad, "{\"rules\": [").unwrap();
+        assert!(
+            err(&[
+                ("PLUGIN_REPO", "a"),
+                ("PLUGIN_REPOSITORY_POLICY", bad.to_str().unwrap())
+            ])
+            .starts_with("PLUGIN_REPOSITORY_POLICY:")
+        );
+    }
+
+    #[test]
+    fn user_login_cannot_replace_the_ecr_login() {
+        let (f, s) = prepare(&[
+            ("PLUGIN_REPO", "a"),
+            ("PLUGIN_USERNAME", "me"),
+            ("PLUGIN_PASSWORD", "user-password-1"),
+            ("PLUGIN_ACCESS_KEY", "AKIAEXAMPLE"),
+            ("PLUGIN_SECRET_KEY", "secret-key-123"),
+            ("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/ci"),
+            ("PLUGIN_EXTERNAL_ID", "ext-1"),
+            ("PLUGIN_TAG_IMMUTABILITY", "true"),
+        ])
+        .unwrap();
+        assert!(s.password.is_empty() && s.username.is_empty());
+        // Assume role is kept next to static keys.
+        assert_eq!(f.auth.access_key, "AKIAEXAMPLE");
+        assert_eq!(f.auth.assume_role, "arn:aws:iam::123456789012:role/ci");
+        assert_eq!(f.auth.external_id, "ext-1");
+        assert_eq!(f.tag_immutability, Some(true));
+    }
+
+    #[test]
+    fn tokens_decode_and_are_masked() {
+        let token = STANDARD.encode("AWS:eyJwYXlsb2FkIjoidGVzdC1wYXNzd29yZCJ9");
+        let (user, pass) = decode_token(&token).unwrap();
+        assert_eq!(user, "AWS");
+        assert_eq!(pass.expose(), "eyJwYXlsb2FkIjoidGVzdC1wYXNzd29yZCJ9");
+        assert_eq!(
+            crate::secret::mask(&format!("t={token} p={}", pass.expose())),
+            "t=****** p=******"
+        );
+        assert!(decode_token("!!").is_err());
+        assert!(decode_token(&STANDARD.encode("nocolon")).is_err());
+    }
+}

@@ -158,7 +158,7 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
                     Err(f) => {
                         return Err(DockerError::Push {
                             failed: cfg.repo.with_tag(tag),
-                            hint: push::hint(&f.reason).to_string(),
+                            hint: push::hint(&f.reason, cfg.credentials.push_source),
                             reason: f.reason,
                             pushed: report.pushed.clone(),
                             not_pushed: cfg.tags[i..].to_vec(),
@@ -229,7 +229,7 @@ async fn push_tarball(
     .await
     .map_err(|e| DockerError::Push {
         failed: cfg.repo.name.clone(),
-        hint: super::push::hint(&e.0).to_string(),
+        hint: super::push::hint(&e.0, cfg.credentials.push_source),
         reason: e.0,
         pushed: vec![],
         not_pushed: cfg.tags.clone(),

@@ -18,6 +18,10 @@ use crate::settings::{Env, SettingsError};
 pub trait RegistryFlow {
     /// Validates the flow's own settings and adjusts the docker settings. No I/O here.
     fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError>;
+    /// How the flow will log in, for the plan printed before it does (None: the settings' login).
+    fn login_label(&self) -> Option<String> {
+        None
+    }
     /// Logs in (sets `cfg.credentials.push`) and does registry-side work. `Ok(false)` ends the
     /// run successfully without building (e.g. every tag already exists).
     fn before_build<'a>(
@@ -55,7 +59,7 @@ pub fn run(
         }
         Prepared::Run(cfg) => cfg,
     };
-    for line in super::plan::describe(&cfg) {
+    for line in super::plan::describe(&cfg, flow.login_label().as_deref()) {
         info!("plan: {line}");
     }
     // The agent must exist, and SSH_AUTH_SOCK point at it, before the runtime starts threads.

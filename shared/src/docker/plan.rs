@@ -4,7 +4,7 @@
 use super::config::{Config, Mode};
 
 /// One line per step.
-pub fn describe(cfg: &Config) -> Vec<String> {
+pub fn describe(cfg: &Config, login: Option<&str>) -> Vec<String> {
     let mut lines = Vec::new();
     if matches!(cfg.mode, Mode::PushTarball(_)) {
         lines.push("daemon: none needed".into());
@@ -74,9 +74,10 @@ pub fn describe(cfg: &Config) -> Vec<String> {
     }
     lines.push(format!("tag: {}", refs.join(", ")));
     if cfg.push {
-        let who = match &cfg.credentials.push {
-            Some(a) => format!("as {} ({})", a.username, cfg.credentials.push_source),
-            None => "anonymously".into(),
+        let who = match (login, &cfg.credentials.push) {
+            (Some(l), _) => format!("with {l}"),
+            (None, Some(a)) => format!("as {} ({})", a.username, cfg.credentials.push_source),
+            (None, None) => "anonymously".into(),
         };
         lines.push(format!(
             "push: {} to {} {who}",

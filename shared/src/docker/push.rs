@@ -12,8 +12,9 @@ use tracing::{debug, info, warn};
 use super::auth::RegistryAuth;
 use super::build::stream_error;
 
-/// Attempts per tag: the first plus retries of transient failures.
-const ATTEMPTS: u32 = 4;
+/// Attempts per tag. dockerd already retries each layer five times with backoff, so one more
+/// attempt of ours covers a daemon-side hiccup without multiplying the wait on a dead registry.
+const ATTEMPTS: u32 = 2;
 
 /// Why a push failed.
 #[derive(Debug)]
@@ -129,19 +130,20 @@ fn is_permanent(reason: &str) -> bool {
 }
 
 /// A hint for the person reading the log.
-pub fn hint(reason: &str) -> &'static str {
+pub fn hint(reason: &str, login_source: &str) -> String {
     let r = reason.to_ascii_lowercase();
     if r.contains("unauthorized")
         || r.contains("authentication required")
         || r.contains("no basic auth credentials")
+        || r.contains("authentication failed")
     {
-        " (authentication failed: check PLUGIN_USERNAME and PLUGIN_PASSWORD, or PLUGIN_CONFIG)"
+        format!(" (authentication failed: check the login from {login_source})")
     } else if r.contains("denied") || r.contains("forbidden") {
-        " (the registry refused: the user may lack push permission on this repository)"
+        " (the registry refused: the user may lack push permission on this repository)".into()
     } else if r.contains("http response to https client") || r.contains("certificate") {
-        " (TLS problem: for a plain-HTTP or self-signed registry set PLUGIN_INSECURE=true)"
+        " (TLS problem: for a plain-HTTP or self-signed registry set PLUGIN_INSECURE=true)".into()
     } else {
-        ""
+        String::new()
     }
 }
 
@@ -163,6 +165,9 @@ mod tests {
         assert!(!is_permanent(
             "received unexpected HTTP status: 503 Service Unavailable"
         ));
-        assert!(hint("unauthorized: authentication required").contains("authentication failed"));
+        assert!(
+            hint("unauthorized: authentication required", "PLUGIN_PASSWORD")
+                .contains("authentication failed: check the login from PLUGIN_PASSWORD")
+        );
     }
 }

@@ -1,0 +1,30 @@
+//! `longshore-acr`: log in to Azure Container Registry (Azure AD token exchanged for an ACR
+//! refresh token, or a service principal directly), then build, tag and push — a drop-in for
+//! plugins/acr. The flow lives in `longshore_core::docker::acr`, the engine in `longshore_core::docker`.
+
+use std::process::ExitCode;
+
+use longshore_core::cli;
+use longshore_core::docker::acr::{AcrFlow, AcrSettings};
+use longshore_core::docker::{DockerSettings, flow};
+
+fn main() -> ExitCode {
+    let plugin = cli::Plugin {
+        name: "longshore-acr",
+        about: "log in to Azure Container Registry, build an image and push it (a drop-in for plugins/acr)",
+        version: env!("CARGO_PKG_VERSION"),
+        settings: &[DockerSettings::SETTINGS, AcrSettings::SETTINGS],
+        other_known: &[],
+    };
+    cli::main(&plugin, |env| {
+        flow::run(env, AcrFlow::default(), set_ssh_auth_sock)
+    })
+}
+
+/// bollard's BuildKit session finds the agent only through this process's `SSH_AUTH_SOCK`.
+#[allow(unsafe_code)]
+fn set_ssh_auth_sock(socket: &std::path::Path) {
+    // SAFETY: called before the tokio runtime (or any other thread) exists, so no other thread
+    // can read or write the environment concurrently.
+    unsafe { std::env::set_var("SSH_AUTH_SOCK", socket) };
+}

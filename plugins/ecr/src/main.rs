@@ -1,0 +1,30 @@
+//! `longshore-ecr`: log in to Amazon ECR (and manage the repository when asked), then build,
+//! tag and push through the shared docker engine — a drop-in for plugins/ecr. The ECR flow lives
+//! in `longshore_core::docker::ecr`; everything else in `longshore_core::docker`.
+
+use std::process::ExitCode;
+
+use longshore_core::cli;
+use longshore_core::docker::ecr::{EcrFlow, EcrSettings};
+use longshore_core::docker::{DockerSettings, flow};
+
+fn main() -> ExitCode {
+    let plugin = cli::Plugin {
+        name: "longshore-ecr",
+        about: "log in to Amazon ECR, build an image and push it (a drop-in for plugins/ecr)",
+        version: env!("CARGO_PKG_VERSION"),
+        settings: &[EcrSettings::SETTINGS, DockerSettings::SETTINGS],
+        other_known: &[],
+    };
+    cli::main(&plugin, |env| {
+        flow::run(env, EcrFlow::default(), set_ssh_auth_sock)
+    })
+}
+
+/// bollard's BuildKit session finds the agent only through this process's `SSH_AUTH_SOCK`.
+#[allow(unsafe_code)]
+fn set_ssh_auth_sock(socket: &std::path::Path) {
+    // SAFETY: called before the tokio runtime (or any other thread) exists, so no other thread
+    // can read or write the environment concurrently.
+    unsafe { std::env::set_var("SSH_AUTH_SOCK", socket) };
+}

@@ -1,0 +1,36 @@
+//! `longshore-gar`: build an image and push it to Google Artifact Registry
+//! (`<PLUGIN_LOCATION>-docker.pkg.dev`) with a JSON key, an access token minted from it,
+//! workload identity federation or the application default credentials — a drop-in for
+//! plugins/gar. The flow lives in `longshore_core::docker::gcp`, the engine in
+//! `longshore_core::docker`.
+
+use std::process::ExitCode;
+
+use longshore_core::cli;
+use longshore_core::docker::gcp::{GarSettings, GcpFlow, GcpSettings, Registry};
+use longshore_core::docker::{DockerSettings, flow};
+
+fn main() -> ExitCode {
+    let plugin = cli::Plugin {
+        name: "longshore-gar",
+        about: "build an image and push it to Google Artifact Registry (a drop-in for plugins/gar)",
+        version: env!("CARGO_PKG_VERSION"),
+        settings: &[
+            DockerSettings::SETTINGS,
+            GcpSettings::SETTINGS,
+            GarSettings::SETTINGS,
+        ],
+        other_known: &[],
+    };
+    cli::main(&plugin, |env| {
+        flow::run(env, GcpFlow::new(Registry::Gar), set_ssh_auth_sock)
+    })
+}
+
+/// bollard's BuildKit session finds the agent only through this process's `SSH_AUTH_SOCK`.
+#[allow(unsafe_code)]
+fn set_ssh_auth_sock(socket: &std::path::Path) {
+    // SAFETY: called before the tokio runtime (or any other thread) exists, so no other thread
+    // can read or write the environment concurrently.
+    unsafe { std::env::set_var("SSH_AUTH_SOCK", socket) };
+}

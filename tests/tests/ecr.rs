@@ -1,0 +1,522 @@
+//! End-to-end tests of `longshore-ecr`: credentials and repositories on moto (ECR, STS), reached
+//! through the SDK's own `AWS_ENDPOINT_URL*` variables; the image pushed to the TLS registry,
+//! which accepts the login moto's token carries (`AWS` / `123456789012-auth-token`).
+
+use std::path::Path;
+
+use longshore_tests::{
+    Plugin, Registry, Run, Services, aws_cli, docker_cli, require_services, unique, write_files,
+};
+
+/// The password inside moto's ECR token for the default account.
+const MOTO_TOKEN_PASSWORD: &str = "123456789012-auth-token";
+const SECRET_KEY: &str = "ecr-test-secret-key-0001";
+
+/// A plugin run against the running daemon and moto, pushing to the TLS registry, static keys.
+fn ecr_plugin(s: &Services, dir: &Path) -> Plugin {
+    Plugin::new("ecr", dir).envs([
+        ("DOCKER_HOST", s.docker_host.as_str()),
+        ("PLUGIN_DAEMON_OFF", "true"),
+        ("PLUGIN_PULL_IMAGE", "false"),
+        ("AWS_ENDPOINT_URL", s.moto.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("PLUGIN_ACCESS_KEY", "AKIAECRTEST000000001"),
+        ("PLUGIN_SECRET_KEY", SECRET_KEY),
+        ("PLUGIN_REGISTRY", s.registry_tls.as_str()),
+    ])
+}
+
+fn workdir(s: &Services, body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[("Dockerfile", &format!("FROM {}\n{body}", s.base_image))],
+    );
+    dir
+}
+
+/// The AWS CLI against moto with the default test account.
+fn aws(s: &Services, args: &[&str]) -> serde_json::Value {
+    let run = aws_cli(s, &s.moto, ("testing", "testing"), args);
+    run.assert_success();
+    if run.stdout.trim().is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn repository(s: &Services, name: &str) -> serde_json::Value {
+    aws(
+        s,
+        &["ecr", "describe-repositories", "--repository-names", name],
+    )["repositories"][0]
+        .clone()
+}
+
+fn assert_no_secret(run: &Run, extra: &[&str]) {
+    let out = run.output();
+    for secret in [SECRET_KEY, MOTO_TOKEN_PASSWORD].iter().chain(extra) {
+        assert!(!out.contains(secret), "{secret} in output:\n{out}");
+    }
+}
+
+#[test]
+fn static_keys_login_push_and_artifact_file_and_the_user_login_does_not_win() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo ecr > /f\n");
+    let name = unique("ecr/static");
+    let artifact = dir.path().join("out/artifact.json");
+    let run = ecr_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &name)
+        .env("PLUGIN_TAGS", "v1,stable")
+        .env("PLUGIN_ARTIFACT_FILE", &artifact)
+        // §9.8: a user login must not replace the ECR token (this one would be refused).
+        .env("PLUGIN_USERNAME", "someone")
+        .env("PLUGIN_PASSWORD", "a-wrong-user-password")
+        .run();
+    run.assert_success();
+    assert_no_secret(&run, &["a-wrong-user-password"]);
+    let out = run.output();
+    assert!(out.contains("credentials: static keys"), "{out}");
+    assert!(out.contains("PLUGIN_USERNAME/PLUGIN_PASSWORD (or ACCESS_TOKEN) are ignored"));
+    assert!(
+        out.contains("ecr: logged in to 127.0.0.1:5443 as AWS"),
+        "{out}"
+    );
+
+    // What the registry stored is what the artifact file says.
+    let reg = Registry::tls(&s);
+    assert_eq!(reg.tags(&name), Some(vec!["stable".into(), "v1".into()]));
+    let digest = reg.digest(&name, "v1");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&artifact).unwrap()).unwrap();
+    assert_eq!(doc["kind"], "docker/v1");
+    assert_eq!(doc["data"]["registryType"], "ECR");
+    assert_eq!(doc["data"]["registryUrl"], s.registry_tls.as_str());
+    let images = doc["data"]["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    for (img, tag) in images.iter().zip(["v1", "stable"]) {
+        assert_eq!(img["image"], format!("{}/{name}:{tag}", s.registry_tls));
+        assert_eq!(img["digest"], digest.as_str());
+    }
+}
+
+#[test]
+fn assume_role_with_external_id_applies_over_static_keys() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo role > /f\n");
+    let name = unique("ecr/role");
+    // Per-service endpoints, as a VPC-endpoint setup has them; the general one is dead.
+    let run = ecr_plugin(&s, dir.path())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_ECR", &s.moto)
+        .env("AWS_ENDPOINT_URL_STS", &s.moto)
+        .env("PLUGIN_REPO", &name)
+        .env(
+            "PLUGIN_ASSUME_ROLE",
+            "arn:aws:iam::123456789012:role/ci-push",
+        )
+        .env("PLUGIN_EXTERNAL_ID", "longshore-ext-id")
+        .run();
+    run.assert_success();
+    assert_no_secret(&run, &[]);
+    assert!(
+        run.output().contains(
+            "credentials: assume role arn:aws:iam::123456789012:role/ci-push with external id"
+        ),
+        "{}",
+        run.output()
+    );
+    assert_eq!(
+        Registry::tls(&s).tags(&name),
+        Some(vec!["latest".to_string()])
+    );
+}
+
+#[test]
+fn a_role_in_another_account_is_really_used_and_its_refused_login_is_a_clear_error() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo other > /f\n");
+    let name = unique("ecr/xacct");
+    let role = "arn:aws:iam::210987654321:role/ci-push";
+    // moto issues the assumed account's token (`210987654321-auth-token`), which the registry
+    // refuses: the role was applied on top of the static keys, and the failure is the login's.
+    let run = ecr_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &name)
+        .env("PLUGIN_ASSUME_ROLE", role)
+        .env("PLUGIN_CREATE_REPOSITORY", "true")
+        .run();
+    run.assert_failure();
+    assert_no_secret(&run, &["210987654321-auth-token"]);
+    let out = run.output();
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.contains("push of"), "{out}");
+    assert!(
+        last.to_lowercase().contains("auth"),
+        "not an authentication error: {last}"
+    );
+    assert_eq!(Registry::tls(&s).tags(&name), None);
+
+    // The repository was created in the role's account, not the keys' account.
+    let creds = aws(
+        &s,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role,
+            "--role-session-name",
+            "check",
+        ],
+    )["Credentials"]
+        .clone();
+    let other = aws_cli(
+        &s,
+        &s.moto,
+        (
+            creds["AccessKeyId"].as_str().unwrap(),
+            creds["SecretAccessKey"].as_str().unwrap(),
+        ),
+        &["ecr", "describe-repositories", "--repository-names", &name],
+    );
+    other.assert_success();
+    assert!(
+        other.stdout.contains("\"registryId\": \"210987654321\""),
+        "{}",
+        other.stdout
+    );
+    let mine = aws_cli(
+        &s,
+        &s.moto,
+        ("testing", "testing"),
+        &["ecr", "describe-repositories", "--repository-names", &name],
+    );
+    assert_ne!(
+        mine.code, 0,
+        "created in the keys' account:\n{}",
+        mine.stdout
+    );
+}
+
+#[test]
+fn an_unreachable_sts_is_a_clear_error_without_secrets() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN true\n");
+    let run = ecr_plugin(&s, dir.path())
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("PLUGIN_REPO", unique("ecr/nosts"))
+        .env(
+            "PLUGIN_ASSUME_ROLE",
+            "arn:aws:iam::123456789012:role/ci-push",
+        )
+        .env("PLUGIN_SESSION_TOKEN", "session-token-not-to-print")
+        .run();
+    run.assert_failure();
+    assert_no_secret(&run, &["session-token-not-to-print"]);
+    let last = run.output().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.contains("ECR GetAuthorizationToken failed") && last.contains("PLUGIN_ASSUME_ROLE"),
+        "{last}"
+    );
+}
+
+#[test]
+fn missing_or_bad_settings_fail_before_any_network_call() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN true\n");
+    let bad_json = dir.path().join("policy.json");
+    std::fs::write(&bad_json, "{\"rules\": [").unwrap();
+    let bad_json = bad_json.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![], "PLUGIN_REPO is required"),
+        (
+            vec![("PLUGIN_REPO", "app"), ("PLUGIN_SECRET_KEY", "")],
+            "PLUGIN_SECRET_KEY is required",
+        ),
+        (
+            vec![
+                ("PLUGIN_REPO", "app"),
+                ("PLUGIN_OIDC_TOKEN_ID", "oidc-token-value"),
+            ],
+            "PLUGIN_ASSUME_ROLE is required",
+        ),
+        (
+            vec![("PLUGIN_REPO", "app"), ("PLUGIN_ASSUME_ROLE", "ci-push")],
+            "PLUGIN_ASSUME_ROLE: 'ci-push' is not a role ARN",
+        ),
+        (
+            vec![
+                ("PLUGIN_REPO", "app"),
+                ("PLUGIN_LIFECYCLE_POLICY", &bad_json),
+            ],
+            "PLUGIN_LIFECYCLE_POLICY:",
+        ),
+        (
+            vec![
+                ("PLUGIN_REPO", "app"),
+                ("PLUGIN_REPOSITORY_POLICY", "missing.json"),
+            ],
+            "PLUGIN_REPOSITORY_POLICY: cannot read missing.json",
+        ),
+        (
+            vec![
+                ("PLUGIN_REPO", "app"),
+                ("PLUGIN_REGISTRY", "public.ecr.aws"),
+            ],
+            "PLUGIN_REGISTRY: public.ecr.aws is ECR Public",
+        ),
+        (
+            vec![("PLUGIN_REPO", "app"), ("PLUGIN_REGION", "Moon 1")],
+            "PLUGIN_REGION: 'Moon 1' is not a region name",
+        ),
+        (
+            vec![
+                ("PLUGIN_REPO", "app"),
+                ("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "sure"),
+            ],
+            "PLUGIN_SKIP_PUSH_IF_TAG_EXISTS: 'sure' is not a boolean",
+        ),
+        (
+            vec![("PLUGIN_REPO", "app"), ("PLUGIN_TAG_IMMUTABILITY", "maybe")],
+            "PLUGIN_TAG_IMMUTABILITY: 'maybe' is not a boolean",
+        ),
+    ];
+    for (vars, want) in cases {
+        // Every endpoint is a closed port: reaching one would be a different error.
+        let run = ecr_plugin(&s, dir.path())
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("DOCKER_HOST", "tcp://127.0.0.1:9")
+            .env("PLUGIN_REGISTRY", "127.0.0.1:9")
+            .envs(vars.iter().copied())
+            .run();
+        run.assert_failure();
+        let out = run.output();
+        let last = out.lines().last().unwrap_or_default();
+        assert!(
+            last.contains(want),
+            "want '{want}' in the last line of:\n{out}"
+        );
+        assert!(
+            !out.contains("credentials:"),
+            "reached the AWS chain:\n{out}"
+        );
+        assert!(!out.contains("plan:"), "got past validation:\n{out}");
+        assert!(!out.contains("oidc-token-value"));
+    }
+}
+
+#[test]
+fn create_repository_with_scan_on_push_policies_and_immutable_tags_is_visible_in_moto() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo create > /f\n");
+    let lifecycle = r#"{"rules":[{"rulePriority":1,"description":"keep 5","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5},"action":{"type":"expire"}}]}"#;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["ecr:BatchGetImage"]}]}"#;
+    write_files(
+        dir.path(),
+        &[("lifecycle.json", lifecycle), ("policy.json", policy)],
+    );
+    let name = unique("ecr/create");
+    let run = ecr_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &name)
+        .env("ECR_CREATE_REPOSITORY", "true")
+        .env("PLUGIN_SCAN_ON_PUSH", "true")
+        .env("PLUGIN_TAG_IMMUTABILITY", "true")
+        .env("PLUGIN_LIFECYCLE_POLICY", "lifecycle.json")
+        .env("PLUGIN_REPOSITORY_POLICY", "policy.json")
+        .run();
+    run.assert_success();
+    assert!(
+        run.output()
+            .contains(&format!("ecr: created repository {name}"))
+    );
+
+    let repo = repository(&s, &name);
+    assert_eq!(repo["imageScanningConfiguration"]["scanOnPush"], true);
+    assert_eq!(repo["imageTagMutability"], "IMMUTABLE");
+    let got = aws(
+        &s,
+        &["ecr", "get-lifecycle-policy", "--repository-name", &name],
+    );
+    let text: serde_json::Value =
+        serde_json::from_str(got["lifecyclePolicyText"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        text,
+        serde_json::from_str::<serde_json::Value>(lifecycle).unwrap()
+    );
+    let got = aws(
+        &s,
+        &["ecr", "get-repository-policy", "--repository-name", &name],
+    );
+    let text: serde_json::Value =
+        serde_json::from_str(got["policyText"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        text,
+        serde_json::from_str::<serde_json::Value>(policy).unwrap()
+    );
+    assert_eq!(
+        Registry::tls(&s).tags(&name),
+        Some(vec!["latest".to_string()])
+    );
+}
+
+#[test]
+fn an_existing_repository_keeps_scanning_enabled() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo keep > /f\n");
+    let name = unique("ecr/keep");
+    aws(
+        &s,
+        &[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            &name,
+            "--image-scanning-configuration",
+            "scanOnPush=true",
+        ],
+    );
+    // The anchor sent PutImageScanningConfiguration(false) here and switched scanning off.
+    let run = ecr_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &name)
+        .env("PLUGIN_CREATE_REPOSITORY", "true")
+        .run();
+    run.assert_success();
+    assert!(
+        run.output()
+            .contains(&format!("ecr: repository {name} exists"))
+    );
+    let repo = repository(&s, &name);
+    assert_eq!(repo["imageScanningConfiguration"]["scanOnPush"], true);
+    assert_eq!(repo["imageTagMutability"], "MUTABLE", "left as it was");
+}
+
+/// Puts a tag into moto's repository (a tiny manifest: moto stores it, nothing is pulled).
+fn seed_tag(s: &Services, repo: &str, tag: &str) {
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#;
+    aws(
+        s,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            repo,
+            "--image-tag",
+            tag,
+            "--image-manifest",
+            manifest,
+        ],
+    );
+}
+
+fn auto_tag_run(s: &Services, dir: &Path, name: &str) -> Run {
+    ecr_plugin(s, dir)
+        .env("PLUGIN_REPO", name)
+        .env("PLUGIN_AUTO_TAG", "true")
+        .env("DRONE_COMMIT_REF", "refs/tags/v1.2.3")
+        .env("DRONE_REPO_BRANCH", "main")
+        .env("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true")
+        .run()
+}
+
+#[test]
+fn skip_push_if_tag_exists_checks_the_auto_tags_and_skips_only_existing_ones() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo skip > /f\n");
+    let name = unique("ecr/skip");
+    aws(
+        &s,
+        &["ecr", "create-repository", "--repository-name", &name],
+    );
+    seed_tag(&s, &name, "1.2.3");
+
+    let run = auto_tag_run(&s, dir.path(), &name);
+    run.assert_success();
+    assert!(
+        run.output()
+            .contains(&format!("skip_push_if_tag_exists: 1.2.3 already in {name}")),
+        "{}",
+        run.output()
+    );
+    // The auto tags 1 and 1.2 were pushed; 1.2.3, which exists, was not.
+    assert_eq!(
+        Registry::tls(&s).tags(&name),
+        Some(vec!["1".to_string(), "1.2".to_string()])
+    );
+}
+
+#[test]
+fn skip_push_if_tag_exists_ends_without_building_when_every_tag_exists() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo never > /f\n");
+    let name = unique("ecr/skipall");
+    aws(
+        &s,
+        &["ecr", "create-repository", "--repository-name", &name],
+    );
+    for tag in ["1", "1.2", "1.2.3"] {
+        seed_tag(&s, &name, tag);
+    }
+    let run = auto_tag_run(&s, dir.path(), &name);
+    run.assert_success();
+    let out = run.output();
+    assert!(out.contains("every tag already exists"), "{out}");
+    let worked = |step: &str| {
+        out.lines()
+            .any(|l| l.contains(step) && !l.contains("plan:"))
+    };
+    assert!(
+        !worked("build:") && !worked("push:"),
+        "built or pushed anyway:\n{out}"
+    );
+    assert_eq!(Registry::tls(&s).tags(&name), None);
+}
+
+#[test]
+fn without_a_registry_the_token_endpoint_is_used_and_a_dry_run_changes_no_repository() {
+    let s = require_services!();
+    let dir = workdir(&s, "RUN echo dry > /f\n");
+    let name = unique("ecr/dry");
+    let out_env = dir.path().join("out.env");
+    // No PLUGIN_REGISTRY: the repository goes under the token's proxy endpoint.
+    let run = Plugin::new("ecr", dir.path())
+        .envs([
+            ("DOCKER_HOST", s.docker_host.as_str()),
+            ("PLUGIN_DAEMON_OFF", "true"),
+            ("PLUGIN_PULL_IMAGE", "false"),
+            ("AWS_ENDPOINT_URL", s.moto.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ACCESS_KEY_ID", "AKIAECRTEST000000002"),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("PLUGIN_DRY_RUN", "true"),
+            ("PLUGIN_CREATE_REPOSITORY", "true"),
+        ])
+        .env("PLUGIN_REPO", &name)
+        .env("DRONE_OUTPUT", &out_env)
+        .run();
+    run.assert_success();
+    assert_no_secret(&run, &[]);
+    let host = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+    let out = run.output();
+    assert!(
+        out.contains(&format!(
+            "registry: {host} (the proxy endpoint of the ECR token)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("ecr: no push, so the repository is left as it is"),
+        "{out}"
+    );
+    let image = format!("{host}/{name}:latest");
+    // A dry run keeps what it built: the image is tagged under the endpoint.
+    docker_cli(&s, &["image", "inspect", &image]).assert_success();
+    docker_cli(&s, &["rmi", &image]).assert_success();
+    let missing = aws_cli(
+        &s,
+        &s.moto,
+        ("testing", "testing"),
+        &["ecr", "describe-repositories", "--repository-names", &name],
+    );
+    assert_ne!(missing.code, 0, "a dry run created the repository");
+}
