@@ -349,6 +349,57 @@ pub fn docker_cli(s: &Services, args: &[&str]) -> Run {
     }
 }
 
+/// Pulls `image` from the authenticated TLS registry with the docker CLI, runs `cmd` in it and
+/// returns its standard output, then removes the image. The login lives in a private
+/// `DOCKER_CONFIG` directory that is deleted at the end, so no credential is left behind.
+pub fn pull_back_and_run(s: &Services, image: &str, cmd: &[&str]) -> String {
+    use std::io::Write as _;
+    let config = tempfile::tempdir().expect("config dir");
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker")
+            .arg("--config")
+            .arg(config.path())
+            .args(args)
+            .env("DOCKER_HOST", &s.docker_host)
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut login = Command::new("docker")
+        .arg("--config")
+        .arg(config.path())
+        .args(["login", &s.registry_tls, "-u", &s.user, "--password-stdin"])
+        .env("DOCKER_HOST", &s.docker_host)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker login");
+    login
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(s.password.as_bytes())
+        .expect("password");
+    let out = login.wait_with_output().expect("docker login");
+    assert!(
+        out.status.success(),
+        "docker login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    docker(&["pull", image]);
+    let mut run = vec!["run", "--rm", "--entrypoint", cmd[0], image];
+    run.extend_from_slice(&cmd[1..]);
+    let stdout = docker(&run);
+    docker(&["rmi", image]);
+    stdout
+}
+
 /// Writes files into a directory: `(relative path, content)`.
 pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
     for (name, content) in files {

@@ -140,6 +140,12 @@ fn client_secret_login_exchanges_the_token_and_pushes() {
     assert!(aad[0].form.contains_key("client_secret"));
     assert_exchange(&fx);
     assert_pushed(&s, &fx, &name, &["1.0", "latest"], &artifact);
+    // The fixture proxied the push to the TLS registry: pull it back from there and run it.
+    let image = format!("{}/{name}:1.0", s.registry_tls);
+    assert_eq!(
+        longshore_tests::pull_back_and_run(&s, &image, &["/bin/cat", "/acr.txt"]).trim(),
+        "acr"
+    );
 }
 
 #[test]

@@ -99,6 +99,12 @@ fn static_keys_login_push_and_artifact_file_and_the_user_login_does_not_win() {
         assert_eq!(img["image"], format!("{}/{name}:{tag}", s.registry_tls));
         assert_eq!(img["digest"], digest.as_str());
     }
+    // And the pushed image is a real one: pulled back and run.
+    let image = format!("{}/{name}:v1", s.registry_tls);
+    assert_eq!(
+        longshore_tests::pull_back_and_run(&s, &image, &["/bin/cat", "/f"]).trim(),
+        "ecr"
+    );
 }
 
 #[test]

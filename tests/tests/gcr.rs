@@ -202,6 +202,11 @@ fn gcr_workload_identity_mints_a_token_from_the_key_at_its_token_uri() {
             &got[0].form["assertion"],
         ],
     );
+    let image = format!("{}/{name}:v1", s.registry_tls);
+    assert_eq!(
+        longshore_tests::pull_back_and_run(&s, &image, &["/bin/cat", "/f"]).trim(),
+        "google"
+    );
 }
 
 #[test]
