@@ -299,6 +299,11 @@ fn gar_workload_identity_federation_exchanges_the_oidc_token() {
         &digest,
     );
     assert_no_secrets(&run, &[oidc, FEDERATED_TOKEN, ACCESS_TOKEN]);
+    let image = format!("{}/{name}:v1", s.registry_tls);
+    assert_eq!(
+        longshore_tests::pull_back_and_run(&s, &image, &["/bin/cat", "/f"]).trim(),
+        "google"
+    );
 }
 
 #[test]
