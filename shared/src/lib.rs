@@ -37,4 +37,7 @@ pub mod upload;
 #[cfg(feature = "aws")]
 pub mod aws;
 
+#[cfg(feature = "gcp-auth")]
+pub mod gcp_auth;
+
 pub use error::Error;

@@ -7,6 +7,7 @@
 #     static busybox for the base image, htpasswd for bcrypt, openssl, curl, iproute2.
 #   * For the s3 plugin, a Python virtualenv $VENV with moto[server] (in-memory S3
 #     that checks neither auth nor checksums) and awscli v1 (the reference client).
+#   * For the gcs plugin, gcp-storage-emulator (in-memory GCS JSON API) in the same venv.
 #   * For the s3 plugin, s3s-fs (S3 on the file system; checks SigV4, Content-MD5 and
 #     checksums), by cargo install into the default cargo bin dir ($HOME/.cargo/bin).
 #     Pinned to 0.14.1: 0.15 and later need rustc >= 1.96. Takes ~2.5 min on 2 cores.
@@ -27,6 +28,7 @@ VENV=/opt/longshore-venv
 PYTHON=${LONGSHORE_PYTHON:-python3} # CPython >= 3.9 with venv and pip
 MOTO_VERSION=5.2.5
 AWSCLI_VERSION=1.46.3
+GCS_EMULATOR_VERSION=2026.7.19
 S3SFS_VERSION=0.14.1
 
 say() { printf 'install.sh: %s\n' "$*"; }
@@ -91,17 +93,19 @@ install_apt() {
 # True when the venv's interpreter runs and has exactly the pinned versions.
 venv_ok() {
     [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/aws" ] || return 1
-    "$VENV/bin/python" - "$MOTO_VERSION" "$AWSCLI_VERSION" 2>/dev/null <<'PY'
+    [ -x "$VENV/bin/gcp-storage-emulator" ] || return 1
+    "$VENV/bin/python" - "$MOTO_VERSION" "$AWSCLI_VERSION" "$GCS_EMULATOR_VERSION" 2>/dev/null <<'PY'
 import sys
 from importlib.metadata import version
 import moto.server  # noqa: F401  (fails if the [server] extra is incomplete)
-sys.exit(0 if (version("moto"), version("awscli")) == tuple(sys.argv[1:3]) else 1)
+got = (version("moto"), version("awscli"), version("gcp-storage-emulator"))
+sys.exit(0 if got == tuple(sys.argv[1:4]) else 1)
 PY
 }
 
 install_venv() {
     if venv_ok; then
-        say "venv $VENV present: moto $MOTO_VERSION, awscli $AWSCLI_VERSION"
+        say "venv $VENV present: moto $MOTO_VERSION, awscli $AWSCLI_VERSION, gcp-storage-emulator $GCS_EMULATOR_VERSION"
         return
     fi
     need_root "$VENV"
@@ -114,10 +118,11 @@ install_venv() {
         say "creating venv $VENV with $("$PYTHON" --version 2>&1)"
         "$PYTHON" -m venv "$VENV"
     fi
-    say "installing moto[server]==$MOTO_VERSION awscli==$AWSCLI_VERSION into $VENV"
+    say "installing moto[server]==$MOTO_VERSION awscli==$AWSCLI_VERSION gcp-storage-emulator==$GCS_EMULATOR_VERSION into $VENV"
     "$VENV/bin/python" -m pip install --no-input --quiet \
-        "moto[server]==$MOTO_VERSION" "awscli==$AWSCLI_VERSION"
-    venv_ok || die "venv $VENV still lacks moto $MOTO_VERSION or awscli $AWSCLI_VERSION"
+        "moto[server]==$MOTO_VERSION" "awscli==$AWSCLI_VERSION" \
+        "gcp-storage-emulator==$GCS_EMULATOR_VERSION"
+    venv_ok || die "venv $VENV still lacks moto $MOTO_VERSION, awscli $AWSCLI_VERSION or gcp-storage-emulator $GCS_EMULATOR_VERSION"
 }
 
 # --------------------------------------------------------------------------- s3s-fs

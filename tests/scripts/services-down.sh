@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Owns: stopping the services that tests/scripts/services-up.sh started: the two
-# registries, the S3 servers moto and s3s-fs, and dockerd, each only through its pid
+# registries, the S3 servers moto and s3s-fs, the GCS emulator, and dockerd, each only through its pid
 # file in $STATE and only if that pid still runs the expected binary (never by process
 # name). A dockerd that services-up.sh did not start is left alone. Installed packages
 # and the venv stay.
@@ -98,6 +98,7 @@ if [ -d "$STATE" ]; then
     # moto_server is a Python script: its process runs the venv's interpreter.
     request_stop moto "$(readlink -f "$VENV/bin/python")" 10 "$MOTO_BIN"
     request_stop s3s-fs "$(readlink -f "$S3SFS_BIN")" 10
+    request_stop gcs-emulator "$(readlink -f "$VENV/bin/python")" 10 "$VENV/bin/gcp-storage-emulator"
     # dockerd stops its containers and its managed containerd before exiting.
     request_stop dockerd "$DOCKERD" 30
     wait_stopped

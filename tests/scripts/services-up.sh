@@ -13,7 +13,9 @@
 #     moto on 127.0.0.1:5601 (in memory: its buckets are gone after a restart; accepts
 #     any credentials, checks no checksum) and s3s-fs on 127.0.0.1:5602 (files under
 #     $STATE/s3s-fs/<bucket>/<key>; checks SigV4 with its one key pair, Content-MD5 and
-#     checksums).
+#     checksums);
+#   * gcp-storage-emulator for the gcs plugin on 127.0.0.1:5603 (in memory, no auth,
+#     single-threaded HTTP/1.0) with the bucket longshore-test, soft delete off.
 # Everything it starts has a pid file in $STATE; tests/scripts/services-down.sh stops
 # exactly those. Packages come from tests/scripts/install.sh. Run as root.
 #
@@ -48,6 +50,9 @@ S3SFS_ACCESS_KEY=longshore
 # '+' and '/' as in real AWS secret keys: they must survive the signing code unescaped.
 S3SFS_SECRET_KEY='Lsh0reS3cretKey+/abc'
 S3_BUCKET=longshore-test
+GCS_EMULATOR_BIN=$VENV/bin/gcp-storage-emulator
+GCS_ADDR=127.0.0.1:5603
+GCS_BUCKET=longshore-test
 
 say() { printf 'services-up: %s\n' "$*"; }
 die() { printf 'services-up: error: %s\n' "$*" >&2; exit 1; }
@@ -133,6 +138,7 @@ http_answers() { # URL
 plain_registry_ok() { [ "$(http_code "http://$PLAIN_ADDR/v2/")" = 200 ]; }
 moto_ok() { http_answers "http://$MOTO_ADDR/"; }
 s3sfs_ok() { http_answers "http://$S3SFS_ADDR/"; }
+gcs_ok() { http_answers "http://$GCS_ADDR/"; }
 tls_registry_ok() { [ "$(http_code "https://$TLS_ADDR/v2/" --cacert "$CA_CRT")" = 401 ]; }
 
 check_tools() {
@@ -141,7 +147,7 @@ check_tools() {
         [ -x "$tool" ] || die "$tool not found: run tests/scripts/install.sh first"
     done
     command -v docker >/dev/null || die "docker CLI not found: run tests/scripts/install.sh first"
-    for tool in "$MOTO_BIN" "$AWS_CLI" "$S3SFS_BIN"; do
+    for tool in "$MOTO_BIN" "$AWS_CLI" "$S3SFS_BIN" "$GCS_EMULATOR_BIN"; do
         [ -x "$tool" ] || die "$tool not found: run tests/scripts/install.sh first"
     done
 }
@@ -365,6 +371,28 @@ ensure_s3sfs() {
         --access-key "$S3SFS_ACCESS_KEY" --secret-key "$S3SFS_SECRET_KEY" "$STATE/s3s-fs"
 }
 
+ensure_gcs_emulator() {
+    # A Python script too; in memory, so its bucket is made again after every restart.
+    ensure_s3_server gcs-emulator "$GCS_ADDR" gcs_ok "$(readlink -f "$VENV/bin/python")" "$GCS_EMULATOR_BIN" -- \
+        "$GCS_EMULATOR_BIN" start -H "${GCS_ADDR%:*}" --port "${GCS_ADDR##*:}" --in-memory -q
+    local base=http://$GCS_ADDR/storage/v1/b code
+    # -H 'Expect:': the emulator ignores Expect: 100-continue (test-servers §6.1).
+    code=$(http_code "$base/$GCS_BUCKET")
+    if [ "$code" != 200 ]; then
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Expect:' \
+            -H 'Content-Type: application/json' -d "{\"name\":\"$GCS_BUCKET\"}" \
+            "$base?project=longshore-test") || true
+        [ "$code" = 200 ] || die "gcs-emulator: could not create bucket $GCS_BUCKET (HTTP $code)"
+        say "gcs-emulator: created bucket $GCS_BUCKET"
+    fi
+    # Soft delete is on by default (7 days) and only a PATCH turns it off: deleted objects
+    # would otherwise stay in the index the emulator rewrites on every write.
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X PATCH -H 'Expect:' \
+        -H 'Content-Type: application/json' -d '{"softDeletePolicy":{"retentionDurationSeconds":"0"}}' \
+        "$base/$GCS_BUCKET") || true
+    [ "$code" = 200 ] || die "gcs-emulator: could not turn soft delete off (HTTP $code)"
+}
+
 # The venv's awscli against ENDPOINT, isolated from the caller's AWS settings.
 # AWS_CA_BUNDLE (set on the project's machines) would be applied to the plain-HTTP
 # endpoint too; no config or credentials file, profile or session token may leak in.
@@ -439,6 +467,8 @@ LONGSHORE_S3SFS_ACCESS_KEY='$S3SFS_ACCESS_KEY'
 LONGSHORE_S3SFS_SECRET_KEY='$S3SFS_SECRET_KEY'
 LONGSHORE_S3_BUCKET='$S3_BUCKET'
 LONGSHORE_AWS_CLI='$AWS_CLI'
+LONGSHORE_GCS_EMULATOR='http://$GCS_ADDR'
+LONGSHORE_GCS_BUCKET='$GCS_BUCKET'
 EOF
     if cmp -s "$env.tmp" "$env"; then
         rm -f "$env.tmp"
@@ -466,6 +496,7 @@ main() {
     ensure_s3sfs
     ensure_bucket moto "http://$MOTO_ADDR" longshore-moto any-secret "$S3_BUCKET"
     ensure_bucket s3s-fs "http://$S3SFS_ADDR" "$S3SFS_ACCESS_KEY" "$S3SFS_SECRET_KEY" "$S3_BUCKET"
+    ensure_gcs_emulator
     write_env
 
     cat <<EOF
@@ -477,6 +508,7 @@ Longshore test services (state in $STATE; stop with tests/scripts/services-down.
   base image     $BASE_IMAGE
   moto (S3)      http://$MOTO_ADDR   any credentials, in memory, bucket $S3_BUCKET
   s3s-fs (S3)    http://$S3SFS_ADDR   key $S3SFS_ACCESS_KEY, data $STATE/s3s-fs, bucket $S3_BUCKET
+  gcs emulator   http://$GCS_ADDR   no auth, in memory, bucket $GCS_BUCKET
   aws CLI        $AWS_CLI  (unset AWS_CA_BUNDLE for plain-HTTP endpoints)
 Environment for tests:  set -a; . $STATE/env; set +a
 EOF

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Owns: the whole test suite, as the README's second command and .ci/run run it. Installs and
-# starts the local services (tests/scripts/install.sh, services-up.sh), builds every plugin once
-# in the test profile, then runs every unit and end-to-end test. Run as root.
+# starts the local services (tests/scripts/install.sh, services-up.sh), builds every plugin once in
+# the test profile, then runs every unit and end-to-end test. Run as root.
+# The image tests need release builds of every plugin: tests/scripts/test-images.sh runs them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

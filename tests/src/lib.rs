@@ -10,9 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+pub mod artifactory_fixture;
 pub mod azure_fixture;
+pub mod ecr_public_fixture;
 pub mod faults;
 pub mod google_fixture;
+pub mod leaks;
+pub mod nexus_fixture;
 
 /// Where the local services listen.
 #[derive(Debug, Clone)]
@@ -43,6 +47,10 @@ pub struct Services {
     pub bucket: String,
     /// The AWS CLI, to check what landed with a real client.
     pub aws_cli: String,
+    /// gcp-storage-emulator URL (GCS JSON API, no auth); empty when the env file predates it.
+    pub gcs_emulator: String,
+    /// The test bucket on the GCS emulator.
+    pub gcs_bucket: String,
 }
 
 /// The services, or `None` (with a message) when they are not running and this is not CI.
@@ -90,6 +98,15 @@ pub fn services() -> Option<Services> {
         s3sfs_secret_key: get("LONGSHORE_S3SFS_SECRET_KEY"),
         bucket: get("LONGSHORE_S3_BUCKET"),
         aws_cli: get("LONGSHORE_AWS_CLI"),
+        // Optional, so an env file written before the emulator was added fails only the gcs tests.
+        gcs_emulator: vars
+            .get("LONGSHORE_GCS_EMULATOR")
+            .cloned()
+            .unwrap_or_default(),
+        gcs_bucket: vars
+            .get("LONGSHORE_GCS_BUCKET")
+            .cloned()
+            .unwrap_or_default(),
     })
 }
 
@@ -213,6 +230,17 @@ impl Plugin {
         );
         self.cmd.env("PATH", path);
         self
+    }
+
+    /// Starts the run and returns at once, stdout and stderr piped and stdin closed, for checks
+    /// made while the plugin runs (`wait_with_output` collects it).
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn plugin")
     }
 
     /// Runs to completion.

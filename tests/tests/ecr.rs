@@ -1,9 +1,11 @@
 //! End-to-end tests of `longshore-ecr`: credentials and repositories on moto (ECR, STS), reached
 //! through the SDK's own `AWS_ENDPOINT_URL*` variables; the image pushed to the TLS registry,
-//! which accepts the login moto's token carries (`AWS` / `123456789012-auth-token`).
+//! which accepts the login moto's token carries (`AWS` / `123456789012-auth-token`). ECR Public,
+//! which moto does not serve, on the `ecr_public_fixture` through `AWS_ENDPOINT_URL_ECR_PUBLIC`.
 
 use std::path::Path;
 
+use longshore_tests::ecr_public_fixture::{self, EcrPublicFixture};
 use longshore_tests::{
     Plugin, Registry, Run, Services, aws_cli, docker_cli, require_services, unique, write_files,
 };
@@ -270,7 +272,7 @@ fn missing_or_bad_settings_fail_before_any_network_call() {
                 ("PLUGIN_REPO", "app"),
                 ("PLUGIN_REGISTRY", "public.ecr.aws"),
             ],
-            "PLUGIN_REGISTRY: public.ecr.aws is ECR Public",
+            "PLUGIN_REPO: 'public.ecr.aws/app' is not an ECR Public repository",
         ),
         (
             vec![("PLUGIN_REPO", "app"), ("PLUGIN_REGION", "Moon 1")],
@@ -525,4 +527,246 @@ fn without_a_registry_the_token_endpoint_is_used_and_a_dry_run_changes_no_reposi
         &["ecr", "describe-repositories", "--repository-names", &name],
     );
     assert_ne!(missing.code, 0, "a dry run created the repository");
+}
+
+// ECR Public. Its registry host is what makes the flow public, and no setting can point a public
+// push at another registry, so these runs stop before a push would leave for public.ecr.aws:
+// they prove the login and the repository calls on the public API (what reached the fixture),
+// the plan and the image's name, not a push.
+
+const PUBLIC_KEY_ID: &str = "AKIAECRPUBLICTEST001";
+const PUBLIC_SECRET: &str = "ecr-public-test-secret-key-0001";
+
+/// A run with static keys whose ECR Public calls go to `fx` through the SDK's own
+/// `AWS_ENDPOINT_URL_ECR_PUBLIC`; every other AWS endpoint (ECR, STS) is a closed port.
+fn public_plugin(s: &Services, dir: &Path, fx: &EcrPublicFixture) -> Plugin {
+    Plugin::new("ecr", dir)
+        .envs([
+            ("DOCKER_HOST", s.docker_host.as_str()),
+            ("PLUGIN_DAEMON_OFF", "true"),
+            ("PLUGIN_PULL_IMAGE", "false"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("PLUGIN_ACCESS_KEY", PUBLIC_KEY_ID),
+            ("PLUGIN_SECRET_KEY", PUBLIC_SECRET),
+        ])
+        .env("AWS_ENDPOINT_URL_ECR_PUBLIC", &fx.base)
+}
+
+/// Every request was signed by the test keys for the public API's only region, and none named
+/// a registry (the caller's own is meant).
+fn assert_public_scope(fx: &EcrPublicFixture) {
+    for r in fx.received() {
+        let scope = r.scope.as_ref().expect("signed");
+        assert_eq!(
+            (scope.region.as_str(), scope.service.as_str()),
+            ("us-east-1", "ecr-public"),
+            "{r:#?}"
+        );
+        assert_eq!(scope.access_key, PUBLIC_KEY_ID);
+        assert_eq!(
+            r.headers.get("content-type").map(String::as_str),
+            Some(ecr_public_fixture::CONTENT_TYPE)
+        );
+        assert!(r.body.get("registryId").is_none(), "{r:#?}");
+    }
+}
+
+#[test]
+fn ecr_public_dry_run_logs_in_through_the_public_api_in_us_east_1() {
+    let s = require_services!();
+    let fx = EcrPublicFixture::start(PUBLIC_KEY_ID, PUBLIC_SECRET);
+    let dir = workdir(&s, "RUN echo public > /f\n");
+    let name = unique("public-dry");
+    let repo = format!("public.ecr.aws/longshore/{name}");
+    let run = public_plugin(&s, dir.path(), &fx)
+        .env("PLUGIN_REPO", &repo)
+        // Not the API's region: the call must still go to us-east-1.
+        .env("PLUGIN_REGION", "eu-west-1")
+        .env("PLUGIN_DRY_RUN", "true")
+        .env("PLUGIN_CREATE_REPOSITORY", "true")
+        .run();
+    run.assert_success();
+    assert_no_secret(&run, &[PUBLIC_SECRET]);
+    let out = run.output();
+    for want in [
+        "ecr-public: calling the ECR Public API in us-east-1, its only region, not in eu-west-1",
+        "ecr-public: logged in to public.ecr.aws as AWS",
+        "ecr: no push, so the repository is left as it is",
+        "push: skipped (dry run)",
+    ] {
+        assert!(out.contains(want), "want {want:?} in:\n{out}");
+    }
+
+    // One call, the public API's token, with an empty request (ECR Public has no registryIds).
+    let got = fx.received();
+    assert_eq!(fx.operations(), ["GetAuthorizationToken"], "{got:#?}");
+    assert_eq!(got[0].status, 200);
+    assert_eq!(got[0].body, serde_json::json!({}));
+    assert_eq!(
+        got[0].headers.get("x-amz-target").map(String::as_str),
+        Some("SpencerFrontendService.GetAuthorizationToken")
+    );
+    assert_public_scope(&fx);
+    assert!(
+        !fx.has_repository(&name),
+        "a dry run created the repository"
+    );
+
+    // The image is named for the public registry.
+    let image = format!("{repo}:latest");
+    docker_cli(&s, &["image", "inspect", &image]).assert_success();
+    docker_cli(&s, &["rmi", &image]).assert_success();
+}
+
+#[test]
+fn ecr_public_creates_the_repository_sets_its_policy_and_skips_existing_tags() {
+    let s = require_services!();
+    let fx = EcrPublicFixture::start(PUBLIC_KEY_ID, PUBLIC_SECRET);
+    let dir = workdir(&s, "RUN echo never > /f\n");
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr-public:BatchGetImage"]}]}"#;
+    write_files(
+        dir.path(),
+        &[("policy.json", policy), ("lifecycle.json", "{\"rules\": [")],
+    );
+    let name = unique("team/public-create");
+    let run_with = |docker_host: &str| {
+        public_plugin(&s, dir.path(), &fx)
+            .env("DOCKER_HOST", docker_host)
+            .env("PLUGIN_REGISTRY", "public.ecr.aws")
+            .env("PLUGIN_REPO", format!("longshore/{name}"))
+            .env("PLUGIN_TAGS", "v1,stable")
+            .env("PLUGIN_CREATE_REPOSITORY", "true")
+            .env("PLUGIN_REPOSITORY_POLICY", "policy.json")
+            .env("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true")
+            // ECR Public has none of these: warned about, not read (the lifecycle file is bad).
+            .env("PLUGIN_SCAN_ON_PUSH", "true")
+            .env("PLUGIN_LIFECYCLE_POLICY", "lifecycle.json")
+            .env("PLUGIN_TAG_IMMUTABILITY", "true")
+            .run()
+    };
+
+    // 1. No repository yet: created, policy set, both tags looked up and missing. The daemon is a
+    // closed port, so the run stops at the build, after the repository calls: the push could
+    // only go to public.ecr.aws.
+    let run = run_with("tcp://127.0.0.1:9");
+    run.assert_failure();
+    assert_no_secret(&run, &[PUBLIC_SECRET]);
+    let out = run.output();
+    for want in [
+        "the ECR Public login from GetAuthorizationToken (us-east-1)".into(),
+        format!("ecr-public: created repository {name}"),
+        format!("ecr-public: repository policy set on {name}"),
+        "PLUGIN_SCAN_ON_PUSH is ignored for ECR Public".into(),
+        "PLUGIN_LIFECYCLE_POLICY is ignored for ECR Public".into(),
+        "PLUGIN_TAG_IMMUTABILITY is ignored for ECR Public".into(),
+    ] {
+        assert!(out.contains(&want), "want {want:?} in:\n{out}");
+    }
+    assert!(!out.contains("already in"), "{out}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("127.0.0.1:9"),
+        "not the daemon's error: {last}"
+    );
+    assert_eq!(
+        fx.operations(),
+        [
+            "GetAuthorizationToken",
+            "CreateRepository",
+            "SetRepositoryPolicy",
+            "DescribeImages",
+            "DescribeImages"
+        ]
+    );
+    let got = fx.received();
+    // The API's name is the path after the registry alias.
+    assert_eq!(got[1].body, serde_json::json!({"repositoryName": name}));
+    assert_eq!(got[1].status, 200);
+    assert_eq!(got[2].body["repositoryName"], name.as_str());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&fx.policy(&name).unwrap()).unwrap(),
+        serde_json::from_str::<serde_json::Value>(policy).unwrap()
+    );
+    for (r, tag) in got[3..].iter().zip(["v1", "stable"]) {
+        assert_eq!(
+            r.body,
+            serde_json::json!({"repositoryName": name, "imageIds": [{"imageTag": tag}]})
+        );
+        assert_eq!(r.error, "ImageNotFoundException");
+    }
+    assert_public_scope(&fx);
+
+    // 2. Both tags exist now: the existing repository is fine, and nothing is built or pushed.
+    fx.seed(&name, &["v1", "stable"]);
+    let run = run_with(&s.docker_host);
+    run.assert_success();
+    let out = run.output();
+    for want in [
+        format!("ecr-public: repository {name} exists"),
+        format!("skip_push_if_tag_exists: v1, stable already in {name}"),
+        "every tag already exists: nothing to build or push".into(),
+    ] {
+        assert!(out.contains(&want), "want {want:?} in:\n{out}");
+    }
+    let worked = |step: &str| {
+        out.lines()
+            .any(|l| l.contains(step) && !l.contains("plan:"))
+    };
+    assert!(
+        !worked("build:") && !worked("push:"),
+        "built or pushed anyway:\n{out}"
+    );
+    let got = fx.received();
+    assert_eq!(got.len(), 10, "{got:#?}");
+    assert_eq!(got[6].error, "RepositoryAlreadyExistsException");
+    assert!(got[8..].iter().all(|r| r.status == 200));
+    assert_public_scope(&fx);
+}
+
+#[test]
+fn ecr_public_wrong_credentials_are_one_clear_line_without_secrets() {
+    let s = require_services!();
+    let fx = EcrPublicFixture::start(PUBLIC_KEY_ID, PUBLIC_SECRET);
+    let dir = workdir(&s, "RUN true\n");
+    let cases = [
+        // An access key the service does not know.
+        (
+            "AKIAWRONGKEY00000001",
+            "a-wrong-secret-key-0002",
+            "UnrecognizedClientException: The security token included in the request is invalid.",
+            "UnrecognizedClientException",
+        ),
+        // The right key id with a wrong secret: the fixture really checks the signature.
+        (
+            PUBLIC_KEY_ID,
+            "a-wrong-secret-key-0003",
+            "InvalidSignatureException: The request signature we calculated does not match",
+            "InvalidSignatureException",
+        ),
+    ];
+    for (i, (key, secret, want, code)) in cases.into_iter().enumerate() {
+        let run = public_plugin(&s, dir.path(), &fx)
+            .env("PLUGIN_ACCESS_KEY", key)
+            .env("PLUGIN_SECRET_KEY", secret)
+            .env(
+                "PLUGIN_REPO",
+                format!("public.ecr.aws/longshore/{}", unique("public-wrong")),
+            )
+            .run();
+        run.assert_failure();
+        assert_no_secret(&run, &[secret, PUBLIC_SECRET]);
+        let out = run.output();
+        let errors: Vec<&str> = out.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(errors.len(), 1, "{out}");
+        assert!(
+            errors[0].contains("ECR Public GetAuthorizationToken (us-east-1) failed: ")
+                && errors[0].contains(want),
+            "{out}"
+        );
+        let got = fx.received();
+        assert_eq!(got.len(), i + 1, "retried or went on: {got:#?}");
+        assert_eq!(got[i].error, code);
+    }
 }

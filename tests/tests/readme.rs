@@ -51,3 +51,18 @@ fn gcr_settings_table_matches_the_code() {
 fn gar_settings_table_matches_the_code() {
     check("gar");
 }
+
+#[test]
+fn nexus_settings_table_matches_the_code() {
+    check("nexus");
+}
+
+#[test]
+fn jfrog_settings_table_matches_the_code() {
+    check("jfrog");
+}
+
+#[test]
+fn gcs_settings_table_matches_the_code() {
+    check("gcs");
+}

@@ -134,14 +134,11 @@ async fn buildkit(
 
     // Values from the environment reach BuildKit as files in a private directory (0700, files
     // 0600) that is removed when this function returns, whatever happens.
-    let dir = tempfile::Builder::new()
-        .prefix("longshore-secrets-")
-        .tempdir()
-        .map_err(|e| {
-            DockerError::Build(format!(
-                "cannot create a private directory for secrets: {e}"
-            ))
-        })?;
+    let dir = super::private_tempdir("longshore-secrets-").map_err(|e| {
+        DockerError::Build(format!(
+            "cannot create a private directory for secrets: {e}"
+        ))
+    })?;
     let mut opts = ImageBuildFrontendOptions::builder()
         .dockerfile(Path::new(&ctx.dockerfile))
         .pull(cfg.pull)

@@ -108,13 +108,10 @@ fn client(host: &str) -> Result<Docker, DockerError> {
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
-    let dir = tempfile::Builder::new()
-        .prefix("longshore-dockerd-")
-        .tempdir()
-        .map_err(|e| DockerError::Start {
-            reason: format!("cannot create a log directory: {e}"),
-            log_tail: String::new(),
-        })?;
+    let dir = super::private_tempdir("longshore-dockerd-").map_err(|e| DockerError::Start {
+        reason: format!("cannot create a log directory: {e}"),
+        log_tail: String::new(),
+    })?;
     let log_path = dir.path().join("dockerd.log");
     let log = std::fs::File::create(&log_path).map_err(|e| DockerError::Start {
         reason: format!("cannot create the daemon log: {e}"),

@@ -3,14 +3,21 @@
 //! (`GetAuthorizationToken`), repository management (create, scan on push, tag immutability,
 //! lifecycle and repository policies) and `skip_push_if_tag_exists`.
 //!
+//! ECR Public (`public.ecr.aws`, `ecr-public.aws.com`; reference §2.3 kaniko-ecr, §6.2) is the
+//! same flow on the `ecr-public` API, which exists only in us-east-1: the login from its
+//! `GetAuthorizationToken`, `CreateRepository`, `SetRepositoryPolicy` and `DescribeImages` there.
+//! Public repositories are `public.ecr.aws/<alias>/<name>`; the API names them `<name>`.
+//!
 //! Fixed against the anchor (§9.6–9.8): creating a repository that already exists never switches
 //! its scanning off; `skip_push_if_tag_exists` checks the tags really computed (auto tags
 //! included) and skips only those that exist; a user `PLUGIN_USERNAME`/`PLUGIN_PASSWORD` cannot
 //! silently replace the ECR login; `PLUGIN_ASSUME_ROLE` applies on top of static keys.
 //!
-//! Endpoints: the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_STS`
-//! (for VPC endpoints, FIPS or private clouds); nothing of our own.
+//! Endpoints: the SDK's own `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`,
+//! `AWS_ENDPOINT_URL_ECR_PUBLIC`, `AWS_ENDPOINT_URL_STS` (for VPC endpoints, FIPS or private
+//! clouds); nothing of our own.
 
+use aws_config::{Region, SdkConfig};
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -29,7 +36,7 @@ use crate::settings::{Env, SettingsError};
 crate::settings! {
     /// What `plugins/ecr` reads on top of the docker settings.
     pub struct EcrSettings {
-        /// AWS region. Default: the region in an ECR registry host (`<account>.dkr.ecr.<region>.amazonaws.com`), else `us-east-1`.
+        /// AWS region. Default: the region in an ECR registry host (`<account>.dkr.ecr.<region>.amazonaws.com`), else `us-east-1`. ECR Public's API is always called in `us-east-1`.
         region: String = "", from ["PLUGIN_REGION", "ECR_REGION", "AWS_REGION"];
         /// Access key id (used with the secret key; otherwise the default AWS chain: env, profile, web identity, container, IMDS).
         access_key: String = "", from ["PLUGIN_ACCESS_KEY", "ECR_ACCESS_KEY", "AWS_ACCESS_KEY_ID"];
@@ -60,6 +67,8 @@ crate::settings! {
 
 /// The region when neither a setting nor the registry host gives one (the anchor's default).
 const DEFAULT_REGION: &str = "us-east-1";
+/// The only region of the ECR Public API.
+const PUBLIC_API_REGION: &str = "us-east-1";
 
 /// Account and region of a private ECR registry host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +133,11 @@ pub enum EcrError {
         "ECR GetAuthorizationToken failed: {0} (check the AWS credentials — PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY, PLUGIN_ASSUME_ROLE, or the default chain — and PLUGIN_REGION)"
     )]
     Token(String),
+    /// The ECR Public login token could not be had.
+    #[error(
+        "ECR Public GetAuthorizationToken (us-east-1) failed: {0} (check the AWS credentials — PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY, PLUGIN_ASSUME_ROLE, or the default chain — and that they may call ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken)"
+    )]
+    PublicToken(String),
     /// A repository call failed.
     #[error("ECR {op} on repository {repo} failed: {reason}")]
     Api {
@@ -150,6 +164,8 @@ pub struct EcrFlow {
     registry_id: Option<String>,
     /// PLUGIN_REPO as given, to be put under the token's proxy endpoint when no registry is known.
     relative_repo: String,
+    /// The registry is ECR Public: the `ecr-public` API in us-east-1.
+    public: bool,
     create_repository: bool,
     scan_on_push: bool,
     tag_immutability: Option<bool>,
@@ -163,7 +179,11 @@ const REGION_VARS: &[&str] = &["PLUGIN_REGION", "ECR_REGION", "AWS_REGION"];
 
 impl RegistryFlow for EcrFlow {
     fn login_label(&self) -> Option<String> {
-        Some("the ECR login from GetAuthorizationToken".into())
+        Some(if self.public {
+            format!("the ECR Public login from GetAuthorizationToken ({PUBLIC_API_REGION})")
+        } else {
+            "the ECR login from GetAuthorizationToken".into()
+        })
     }
 
     fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError> {
@@ -195,23 +215,17 @@ impl RegistryFlow for EcrFlow {
                 })
                 .map(str::to_string),
         };
-        if let Some(host) = &registry
-            && is_ecr_public_host(host)
-        {
-            return Err(SettingsError::invalid(
-                "PLUGIN_REGISTRY",
-                format!(
-                    "{host} is ECR Public, which this plugin does not support yet: push there with longshore-docker and the password of `aws ecr-public get-login-password`"
-                ),
-            ));
-        }
+        let public = registry.as_deref().is_some_and(is_ecr_public_host);
         let parsed = registry.as_deref().and_then(parse_ecr_host);
 
         if !repo.is_empty() {
             match &registry {
                 Some(host) if repo_host == Some(host.as_str()) => {}
                 // Another ECR registry in PLUGIN_REPO: prefixing it would push to a nonsense path.
-                Some(host) if repo_host.is_some_and(|h| parse_ecr_host(h).is_some()) => {
+                Some(host)
+                    if repo_host
+                        .is_some_and(|h| parse_ecr_host(h).is_some() || is_ecr_public_host(h)) =>
+                {
                     return Err(SettingsError::Conflict {
                         first: "PLUGIN_REPO".into(),
                         second: "PLUGIN_REGISTRY".into(),
@@ -229,6 +243,16 @@ impl RegistryFlow for EcrFlow {
                 None => {
                     self.relative_repo = repo.trim_start_matches('/').to_string();
                 }
+            }
+            if public && public_repo_name(split_host(&s.repo).1).is_none() {
+                return Err(SettingsError::invalid(
+                    "PLUGIN_REPO",
+                    format!(
+                        "'{}' is not an ECR Public repository: it is {}/<registry alias>/<name>",
+                        s.repo,
+                        registry.as_deref().unwrap_or_default()
+                    ),
+                ));
             }
         }
 
@@ -314,16 +338,29 @@ impl RegistryFlow for EcrFlow {
         }
 
         // Repository management.
-        if e.scan_on_push && !e.create_repository {
-            warn!(
-                "PLUGIN_SCAN_ON_PUSH applies only with PLUGIN_CREATE_REPOSITORY=true: scanning is left as it is"
-            );
+        if public {
+            // ECR Public repositories have no scanning, lifecycle policies or tag mutability.
+            let ignored = [
+                ("PLUGIN_SCAN_ON_PUSH", e.scan_on_push),
+                ("PLUGIN_LIFECYCLE_POLICY", !e.lifecycle_policy.is_empty()),
+                ("PLUGIN_TAG_IMMUTABILITY", e.tag_immutability.is_some()),
+            ];
+            for (var, _) in ignored.iter().filter(|(_, set)| *set) {
+                warn!("{var} is ignored for ECR Public, whose repositories have no such setting");
+            }
+        } else {
+            if e.scan_on_push && !e.create_repository {
+                warn!(
+                    "PLUGIN_SCAN_ON_PUSH applies only with PLUGIN_CREATE_REPOSITORY=true: scanning is left as it is"
+                );
+            }
+            self.lifecycle_policy = policy_file("PLUGIN_LIFECYCLE_POLICY", &e.lifecycle_policy)?;
+            self.scan_on_push = e.scan_on_push;
+            self.tag_immutability = e.tag_immutability;
         }
-        self.lifecycle_policy = policy_file("PLUGIN_LIFECYCLE_POLICY", &e.lifecycle_policy)?;
         self.repository_policy = policy_file("PLUGIN_REPOSITORY_POLICY", &e.repository_policy)?;
         self.create_repository = e.create_repository;
-        self.scan_on_push = e.scan_on_push;
-        self.tag_immutability = e.tag_immutability;
+        self.public = public;
         self.skip_push_if_tag_exists = e.skip_push_if_tag_exists;
 
         // The engine's view: registry host without scheme (artifact `registryUrl`), type ECR.
@@ -342,6 +379,9 @@ impl RegistryFlow for EcrFlow {
 
     async fn before_build(&self, cfg: &mut Config) -> Result<bool, BoxError> {
         let sdk = sdk_config(&self.auth).await.map_err(EcrError::from)?;
+        if self.public {
+            return Ok(self.public_before_build(&sdk, cfg).await?);
+        }
         let ecr = aws_sdk_ecr::Client::new(&sdk);
 
         // No registryIds: the SDK deprecates them, since the token works for every registry the
@@ -408,25 +448,9 @@ impl RegistryFlow for EcrFlow {
         }
 
         if self.skip_push_if_tag_exists {
-            let mut existing = Vec::new();
-            for tag in &cfg.tags {
-                if api.tag_exists(tag).await? {
-                    existing.push(tag.clone());
-                }
-            }
-            if !existing.is_empty() {
-                info!(
-                    "skip_push_if_tag_exists: {} already in {repo}: not pushed again",
-                    existing.join(", ")
-                );
-                cfg.tags.retain(|t| !existing.contains(t));
-            }
-            if cfg.tags.is_empty() {
-                info!(
-                    "skip_push_if_tag_exists: every tag already exists: nothing to build or push"
-                );
-                return Ok(false);
-            }
+            return Ok(
+                skip_existing_tags(cfg, &repo, async |tag: &str| api.tag_exists(tag).await).await?,
+            );
         }
         Ok(true)
     }
@@ -439,6 +463,118 @@ impl EcrFlow {
             || self.lifecycle_policy.is_some()
             || self.repository_policy.is_some()
     }
+
+    /// [`RegistryFlow::before_build`] for ECR Public: the login and the repository calls on the
+    /// `ecr-public` API. Its tokens carry no proxy endpoint; the registry is the public host.
+    async fn public_before_build(
+        &self,
+        sdk: &SdkConfig,
+        cfg: &mut Config,
+    ) -> Result<bool, EcrError> {
+        // The API exists only in us-east-1; the credentials (and STS) keep the configured region.
+        let conf = aws_sdk_ecrpublic::config::Builder::from(sdk)
+            .region(Region::from_static(PUBLIC_API_REGION))
+            .build();
+        let client = aws_sdk_ecrpublic::Client::from_conf(conf);
+        if self.auth.region == PUBLIC_API_REGION {
+            info!("ecr-public: calling the ECR Public API in {PUBLIC_API_REGION}");
+        } else {
+            info!(
+                "ecr-public: calling the ECR Public API in {PUBLIC_API_REGION}, its only region, not in {}",
+                self.auth.region
+            );
+        }
+        let out = client
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| EcrError::PublicToken(sdk_error(&e)))?;
+        let token = out
+            .authorization_data()
+            .and_then(|d| d.authorization_token())
+            .ok_or_else(|| EcrError::PublicToken("the answer has no authorization token".into()))?;
+        let (user, password) = decode_token(token).map_err(|e| match e {
+            EcrError::Token(why) => EcrError::PublicToken(why),
+            e => e,
+        })?;
+        let host = self
+            .registry
+            .clone()
+            .unwrap_or_else(|| cfg.repo.host.clone());
+        cfg.credentials.push = Some(RegistryAuth::basic(&host, &user, password));
+        cfg.credentials.push_source = "ECR Public GetAuthorizationToken";
+        info!("ecr-public: logged in to {host} as {user}");
+
+        if !cfg.push {
+            if self.manages_repository() {
+                info!("ecr: no push, so the repository is left as it is");
+            }
+            return Ok(true);
+        }
+        let path = cfg
+            .repo
+            .name
+            .strip_prefix(&format!("{}/", cfg.repo.host))
+            .unwrap_or(&cfg.repo.name);
+        let repo = public_repo_name(path)
+            .ok_or_else(|| {
+                EcrError::Repo(format!(
+                    "'{}' is not an ECR Public repository ({host}/<registry alias>/<name>)",
+                    cfg.repo.name
+                ))
+            })?
+            .to_string();
+        let api = PublicApi {
+            client: &client,
+            repo: &repo,
+        };
+        if self.create_repository {
+            api.create().await?;
+        }
+        if let Some(text) = &self.repository_policy {
+            api.repository_policy(text).await?;
+        }
+        if self.skip_push_if_tag_exists {
+            return skip_existing_tags(cfg, &repo, async |tag: &str| api.tag_exists(tag).await)
+                .await;
+        }
+        Ok(true)
+    }
+}
+
+/// The repository name the ECR Public API knows for the path `<alias>/<name>` of a public
+/// repository (`<name>` may hold slashes).
+fn public_repo_name(path: &str) -> Option<&str> {
+    path.split_once('/')
+        .filter(|(alias, name)| !alias.is_empty() && !name.is_empty())
+        .map(|(_, name)| name)
+}
+
+/// `skip_push_if_tag_exists`: drops the tags `exists` finds in `repo`; false when no tag is
+/// left, so the run ends without building.
+async fn skip_existing_tags(
+    cfg: &mut Config,
+    repo: &str,
+    exists: impl AsyncFn(&str) -> Result<bool, EcrError>,
+) -> Result<bool, EcrError> {
+    let mut existing = Vec::new();
+    for tag in &cfg.tags {
+        if exists(tag).await? {
+            existing.push(tag.clone());
+        }
+    }
+    if !existing.is_empty() {
+        info!(
+            "skip_push_if_tag_exists: {} already in {repo}: not pushed again",
+            existing.join(", ")
+        );
+        cfg.tags.retain(|t| !existing.contains(t));
+    }
+    if cfg.tags.is_empty() {
+        info!("skip_push_if_tag_exists: every tag already exists: nothing to build or push");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Reads a policy file now, so a missing or malformed file fails before any network call.
@@ -612,6 +748,85 @@ impl Api<'_> {
     }
 }
 
+/// The repository calls of ECR Public, for one repository of the caller's registry (the API
+/// takes no alias; `registryId` defaults to the caller's account).
+struct PublicApi<'a> {
+    client: &'a aws_sdk_ecrpublic::Client,
+    repo: &'a str,
+}
+
+impl PublicApi<'_> {
+    fn fail(&self, op: &'static str, reason: String) -> EcrError {
+        EcrError::Api {
+            op,
+            repo: self.repo.to_string(),
+            reason,
+        }
+    }
+
+    /// CreateRepository; an existing repository is fine.
+    async fn create(&self) -> Result<(), EcrError> {
+        match self
+            .client
+            .create_repository()
+            .repository_name(self.repo)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                info!("ecr-public: created repository {}", self.repo);
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) =>
+            {
+                info!("ecr-public: repository {} exists", self.repo);
+                Ok(())
+            }
+            Err(e) => Err(self.fail("Public CreateRepository", sdk_error(&e))),
+        }
+    }
+
+    async fn repository_policy(&self, text: &str) -> Result<(), EcrError> {
+        self.client
+            .set_repository_policy()
+            .repository_name(self.repo)
+            .policy_text(text)
+            .send()
+            .await
+            .map_err(|e| self.fail("Public SetRepositoryPolicy", sdk_error(&e)))?;
+        info!("ecr-public: repository policy set on {}", self.repo);
+        Ok(())
+    }
+
+    /// DescribeImages for one tag: a missing image or repository means "not there".
+    async fn tag_exists(&self, tag: &str) -> Result<bool, EcrError> {
+        let res = self
+            .client
+            .describe_images()
+            .repository_name(self.repo)
+            .image_ids(
+                aws_sdk_ecrpublic::types::ImageIdentifier::builder()
+                    .image_tag(tag)
+                    .build(),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(!out.image_details().is_empty()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_image_not_found_exception() || s.is_repository_not_found_exception()
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail("Public DescribeImages", sdk_error(&e))),
+        }
+    }
+}
+
 fn mutability(immutable: bool) -> ImageTagMutability {
     if immutable {
         ImageTagMutability::Immutable
@@ -736,7 +951,14 @@ mod tests {
         let err = |pairs: &[(&str, &str)]| prepare(pairs).unwrap_err().to_string();
         assert!(
             err(&[("PLUGIN_REGISTRY", "public.ecr.aws"), ("PLUGIN_REPO", "a")])
-                .starts_with("PLUGIN_REGISTRY: public.ecr.aws is ECR Public")
+                .starts_with("PLUGIN_REPO: 'public.ecr.aws/a' is not an ECR Public repository")
+        );
+        assert!(
+            err(&[
+                ("PLUGIN_REGISTRY", ECR),
+                ("PLUGIN_REPO", "public.ecr.aws/alias/a")
+            ])
+            .starts_with("PLUGIN_REPO and PLUGIN_REGISTRY")
         );
         assert!(
             err(&[
@@ -785,6 +1007,58 @@ mod tests {
             ])
             .starts_with("PLUGIN_REPOSITORY_POLICY:")
         );
+    }
+
+    #[test]
+    fn ecr_public_hosts_use_the_public_api_and_ignore_what_it_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("p.json");
+        std::fs::write(&policy, "{}").unwrap();
+        let policy = policy.to_str().unwrap();
+        let (f, s) = prepare(&[
+            ("PLUGIN_REGISTRY", "https://public.ecr.aws"),
+            ("PLUGIN_REPO", "my-alias/team/app"),
+            ("PLUGIN_REGION", "eu-west-1"),
+            ("PLUGIN_SCAN_ON_PUSH", "true"),
+            ("PLUGIN_TAG_IMMUTABILITY", "true"),
+            // Ignored, so not even read.
+            ("PLUGIN_LIFECYCLE_POLICY", "/nonexistent/lifecycle.json"),
+            ("PLUGIN_REPOSITORY_POLICY", policy),
+            ("PLUGIN_CREATE_REPOSITORY", "true"),
+        ])
+        .unwrap();
+        assert!(f.public);
+        assert_eq!(s.repo, "public.ecr.aws/my-alias/team/app");
+        assert_eq!(s.registry, "public.ecr.aws");
+        assert_eq!(s.registry_type, "ECR");
+        assert_eq!(f.registry_id, None);
+        // The credentials' region (STS); the public API itself is always called in us-east-1.
+        assert_eq!(f.auth.region, "eu-west-1");
+        assert!(!f.scan_on_push && f.tag_immutability.is_none() && f.lifecycle_policy.is_none());
+        assert_eq!(f.repository_policy.as_deref(), Some("{}"));
+        assert!(f.create_repository);
+        assert!(
+            f.login_label()
+                .is_some_and(|l| l.contains("ECR Public") && l.contains("us-east-1"))
+        );
+
+        // The host in PLUGIN_REPO alone is enough; the other public form too.
+        let (f, s) = prepare(&[("PLUGIN_REPO", "public.ecr.aws/a1b2c3d4/app")]).unwrap();
+        assert!(f.public);
+        assert_eq!(s.repo, "public.ecr.aws/a1b2c3d4/app");
+        let (f, _) = prepare(&[
+            ("PLUGIN_REGISTRY", "ecr-public.aws.com"),
+            ("PLUGIN_REPO", "a/b"),
+        ])
+        .unwrap();
+        assert!(f.public);
+        let (f, _) = prepare(&[("PLUGIN_REGISTRY", ECR), ("PLUGIN_REPO", "a/b")]).unwrap();
+        assert!(!f.public);
+
+        assert_eq!(public_repo_name("alias/app"), Some("app"));
+        assert_eq!(public_repo_name("alias/team/app"), Some("team/app"));
+        assert_eq!(public_repo_name("app"), None);
+        assert_eq!(public_repo_name("alias/"), None);
     }
 
     #[test]

@@ -289,9 +289,11 @@ async fn tag_image(docker: &Docker, from: &str, repo: &str, tag: &str) -> Result
 }
 
 async fn remove(docker: &Docker, image: &str) {
+    // noprune: the untagged parent images may be the layer cache of another build running on
+    // the same daemon (a shared host socket); deleting them made such a build fail.
     let opts = RemoveImageOptionsBuilder::default()
         .force(false)
-        .noprune(false)
+        .noprune(true)
         .build();
     match docker.remove_image(image, Some(opts), None).await {
         Ok(_) => info!("purge: removed {image}"),

@@ -106,6 +106,19 @@ fn list(v: &[String]) -> String {
     }
 }
 
+/// A temporary directory only we can enter (0700): it holds secret files, the ssh-agent socket,
+/// or the daemon log, and is removed when dropped.
+pub(crate) fn private_tempdir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        b.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    b.tempdir()
+}
+
 /// 16 random lower-case letters and digits, for temporary names.
 pub(crate) fn random_suffix() -> String {
     use rand::Rng as _;

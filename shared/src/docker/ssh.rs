@@ -23,9 +23,7 @@ impl SshAgent {
     /// Starts `ssh-agent` on a socket in a private directory and adds `key` to it.
     pub fn start(key: &Secret) -> Result<SshAgent, DockerError> {
         let fail = |reason: String| DockerError::Build(format!("PLUGIN_SSH_AGENT_KEY: {reason}"));
-        let dir = tempfile::Builder::new()
-            .prefix("longshore-ssh-")
-            .tempdir()
+        let dir = super::private_tempdir("longshore-ssh-")
             .map_err(|e| fail(format!("cannot create a private directory: {e}")))?;
         let socket = dir.path().join("agent.sock");
         let child = Command::new("ssh-agent")

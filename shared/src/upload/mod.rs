@@ -14,9 +14,17 @@
 //! retries, multipart) lives in other files and only reads the plan made here. Nothing in this
 //! part reads the disk except [`select()`] and the glob walk.
 
+#[cfg(feature = "artifactory")]
+pub mod artifactory;
+#[cfg(feature = "gcs")]
+pub mod gcs;
 pub mod glob;
 pub mod headers;
+#[cfg(feature = "artifactory")]
+pub mod jfrog_spec;
 pub mod keys;
+#[cfg(feature = "nexus")]
+pub mod nexus;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod select;

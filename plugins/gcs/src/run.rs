@@ -1,0 +1,140 @@
+//! One run: print the plan (all of it in a dry run), get a first access token (so bad
+//! credentials fail once, on one line, before any transfer), transfer through the shared engine,
+//! write the outputs, and fail when anything was not transferred.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use longshore_core::output::{self, FileArtifact};
+use longshore_core::upload::gcs::Gcs;
+use longshore_core::upload::keys::safe_local_path;
+use longshore_core::upload::transfer::{self, Destination as _, Summary, TransferOptions};
+use tracing::info;
+
+use crate::config::{Config, Mode};
+
+/// Runs a validated configuration.
+pub fn run(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
+    match &cfg.mode {
+        Mode::Upload(items) => {
+            let total: u64 = items.iter().map(|(i, _)| i.size).sum();
+            info!(
+                "plan: upload {} files ({:.1} MiB) to gs://{} ({})",
+                items.len(),
+                total as f64 / 1048576.0,
+                cfg.bucket,
+                cfg.auth.label
+            );
+            if cfg.dry_run {
+                for (i, gz) in items {
+                    info!(
+                        "plan: {} → gs://{}/{} ({}{}, {} bytes)",
+                        i.path.display(),
+                        cfg.bucket,
+                        i.key,
+                        i.headers.content_type,
+                        if *gz { ", gzip" } else { "" },
+                        i.size
+                    );
+                }
+                info!("dry run: nothing uploaded");
+                return Ok(());
+            }
+        }
+        Mode::Download { prefix, dir } => {
+            info!(
+                "plan: download gs://{}/{prefix} into {} ({})",
+                cfg.bucket,
+                dir.display(),
+                cfg.auth.label
+            );
+            if cfg.dry_run {
+                info!("dry run: nothing downloaded");
+                return Ok(());
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(execute(cfg))
+}
+
+async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
+    let auth = Arc::new(cfg.auth);
+    auth.token().await?;
+    let summary = match cfg.mode {
+        Mode::Upload(items) => {
+            let local: HashMap<_, _> = items
+                .iter()
+                .map(|(i, gz)| (i.key.clone(), (i.path.clone(), *gz)))
+                .collect();
+            let dest = Gcs::new(&cfg.bucket, auth, cfg.gcs.clone(), local).await?;
+            let opts = TransferOptions {
+                concurrency: cfg.concurrency,
+                skip_unchanged: cfg.skip_unchanged,
+            };
+            let items = items.into_iter().map(|(i, _)| i).collect();
+            let s = transfer::upload(dest.clone(), items, &opts).await;
+            outputs(&cfg.artifact_file, &cfg.drone_output, &s, |k| dest.url(k))?;
+            (s, dest.describe())
+        }
+        Mode::Download { prefix, dir } => {
+            let dest = Gcs::new(&cfg.bucket, auth, cfg.gcs.clone(), HashMap::new()).await?;
+            // The anchor writes each object at `target/<full object name>`.
+            let s = transfer::download(dest.clone(), &prefix, cfg.concurrency, |key| {
+                safe_local_path(&dir, key).map_err(|e| e.to_string())
+            })
+            .await?;
+            (s, dest.describe())
+        }
+    };
+    let (summary, described) = summary;
+    for line in summary.lines(&described) {
+        info!("summary: {line}");
+    }
+    match summary.failed.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} of {} objects failed (first: {first})",
+            summary.failed.len(),
+            summary.failed.len() + summary.uploaded.len() + summary.skipped.len()
+        )
+        .into()),
+    }
+}
+
+fn outputs(
+    artifact_file: &Option<String>,
+    drone_output: &Option<String>,
+    s: &Summary,
+    url: impl Fn(&str) -> String,
+) -> Result<(), longshore_core::Error> {
+    if let Some(path) = artifact_file {
+        let files: Vec<FileArtifact> = s
+            .uploaded
+            .iter()
+            .chain(&s.skipped)
+            .map(|k| FileArtifact {
+                name: k.clone(),
+                url: url(k),
+            })
+            .collect();
+        output::write_file_artifact(path, &files)?;
+    }
+    if let Some(path) = drone_output {
+        let urls: Vec<String> = s.uploaded.iter().map(|k| url(k)).collect();
+        output::write_drone_output(
+            path,
+            &[
+                ("uploaded_count", s.uploaded.len().to_string()),
+                ("skipped_count", s.skipped.len().to_string()),
+                ("failed_count", s.failed.len().to_string()),
+                ("uploaded_bytes", s.bytes.to_string()),
+                ("urls", urls.join(",")),
+            ],
+        )?;
+    }
+    Ok(())
+}

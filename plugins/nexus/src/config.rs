@@ -1,0 +1,1045 @@
+//! [`NexusSettings`] → a validated [`Config`]: the server URL, login, repository, Nexus version,
+//! format and API checked; the artifacts parsed (single-file attributes, the JSON list, or
+//! globs); every file found; every repository path computed and checked; the components
+//! grouped — all before any network call (reference upload-plugins §7).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use longshore_core::secret::Secret;
+use longshore_core::settings::{Env, SettingsError};
+use longshore_core::upload::headers::content_type;
+use longshore_core::upload::keys::{KeyError, KeyMapper};
+use longshore_core::upload::nexus::{
+    self, ClientOptions, Component, Layout, MAX_ASSETS, MavenAsset, maven_path,
+};
+use longshore_core::upload::select::select;
+use longshore_core::upload::transfer::{Item, ObjectHeaders};
+
+use crate::settings::NexusSettings;
+
+/// Formats the components API takes as one `<format>.asset` file (Nexus reads the coordinates
+/// from the package itself).
+const SINGLE_ASSET_FORMATS: &[&str] = &[
+    "pypi", "helm", "npm", "nuget", "rubygems", "r", "apt", "docker",
+];
+
+/// Which Nexus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// Nexus Repository 3.
+    Nexus3,
+    /// Nexus Repository 2.
+    Nexus2,
+}
+
+/// The repository format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// Maven 2 coordinates.
+    Maven2,
+    /// Files in directories.
+    Raw,
+    /// RPMs in directories.
+    Yum,
+    /// A format whose package file carries its coordinates.
+    Single(String),
+}
+
+/// How the files go up.
+#[derive(Debug)]
+pub enum Plan {
+    /// Nexus 3 components API: one request per component.
+    Components(Vec<Component>),
+    /// One PUT per file to a repository path.
+    Put {
+        /// Nexus 3 or Nexus 2 paths.
+        layout: Layout,
+        /// Items keyed by repository path.
+        items: Vec<Item>,
+    },
+}
+
+/// A validated run.
+#[derive(Debug)]
+pub struct Config {
+    /// Base URL, scheme included, no trailing slash.
+    pub server: String,
+    /// Login.
+    pub username: String,
+    /// Password.
+    pub password: Secret,
+    /// Repository.
+    pub repository: String,
+    /// TLS options.
+    pub tls: ClientOptions,
+    /// Retries per request.
+    pub retries: u32,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// What to upload.
+    pub plan: Plan,
+    /// Local files per engine key (component label or repository path), for `UPLOAD_STATUS`.
+    pub files: HashMap<String, Vec<String>>,
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// `PLUGIN_ARTIFACT_FILE`.
+    pub artifact_file: Option<String>,
+    /// `DRONE_OUTPUT`.
+    pub drone_output: Option<String>,
+}
+
+/// One artifact with Maven-style coordinates (single-file and many-file modes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// groupId (for raw: the directory).
+    pub group: String,
+    /// artifactId.
+    pub artifact: String,
+    /// version.
+    pub version: String,
+    /// classifier, if any.
+    pub classifier: Option<String>,
+    /// extension (`type` in the list).
+    pub extension: String,
+    /// The file as given.
+    pub file: String,
+}
+
+/// A local file found on disk.
+#[derive(Debug, Clone)]
+struct Found {
+    shown: String,
+    abs: PathBuf,
+    size: u64,
+}
+
+fn invalid(var: &str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::invalid(var, reason)
+}
+
+fn required(var: &str, hint: &str) -> SettingsError {
+    SettingsError::Required {
+        var: var.into(),
+        hint: hint.into(),
+    }
+}
+
+/// Checks everything; finds the files; makes the plan.
+pub fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
+    let server = server_url(&s.server_url, &s.protocol)?;
+    if s.username.is_empty() {
+        return Err(required("PLUGIN_USERNAME", "the Nexus user to log in as"));
+    }
+    if s.password.is_empty() {
+        return Err(required(
+            "PLUGIN_PASSWORD",
+            "the password of PLUGIN_USERNAME",
+        ));
+    }
+    if s.repository.is_empty() {
+        return Err(required("PLUGIN_REPOSITORY", "the repository to upload to"));
+    }
+    if !s
+        .repository
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(invalid(
+            "PLUGIN_REPOSITORY",
+            format!(
+                "'{}' is not a repository name (letters, digits, '.', '_', '-')",
+                s.repository
+            ),
+        ));
+    }
+    let version = parse_version(&s.nexus_version)?;
+    let format = parse_format(&s.format)?;
+    let put = match (s.api.trim().to_ascii_lowercase().as_str(), version) {
+        ("", Version::Nexus3) | ("components" | "component", Version::Nexus3) => false,
+        ("" | "put", Version::Nexus2) | ("put", Version::Nexus3) => true,
+        ("components" | "component", Version::Nexus2) => {
+            return Err(invalid(
+                "PLUGIN_API",
+                "Nexus 2 has no components API: leave it empty or use 'put'",
+            ));
+        }
+        (other, _) => {
+            return Err(invalid(
+                "PLUGIN_API",
+                format!("'{other}' is not 'components' or 'put'"),
+            ));
+        }
+    };
+    if put && !matches!(format, Format::Maven2 | Format::Raw) {
+        let var = if version == Version::Nexus2 {
+            "PLUGIN_FORMAT"
+        } else {
+            "PLUGIN_API"
+        };
+        return Err(invalid(
+            var,
+            format!(
+                "PUT uploads take the maven2 and raw formats only, not '{}'",
+                s.format
+            ),
+        ));
+    }
+    if s.generate_pom && (format != Format::Maven2 || put) {
+        return Err(invalid(
+            "PLUGIN_GENERATE_POM",
+            "only the components API generates a POM, for the maven2 format",
+        ));
+    }
+    if !s.packaging.is_empty() {
+        if format != Format::Maven2 || put {
+            return Err(invalid(
+                "PLUGIN_PACKAGING",
+                "only the components API takes a packaging, for the maven2 format",
+            ));
+        }
+        check_coordinate("PLUGIN_PACKAGING", "packaging", &s.packaging)?;
+    }
+    if s.retries > 10 {
+        return Err(invalid(
+            "PLUGIN_RETRIES",
+            format!("{} is more than 10", s.retries),
+        ));
+    }
+    if s.concurrency == 0 || s.concurrency > 64 {
+        return Err(invalid(
+            "PLUGIN_CONCURRENCY",
+            format!("{} is not between 1 and 64", s.concurrency),
+        ));
+    }
+    let tls = tls(&s, cwd)?;
+
+    let modes = [
+        ("PLUGIN_ATTRIBUTES", !s.attributes.is_empty()),
+        ("PLUGIN_ARTIFACTS", !s.artifacts.is_empty()),
+        ("PLUGIN_SOURCE", !s.source.is_empty()),
+    ];
+    let set: Vec<&str> = modes.iter().filter(|m| m.1).map(|m| m.0).collect();
+    match set.as_slice() {
+        [] => {
+            return Err(required(
+                "PLUGIN_ARTIFACTS",
+                "set PLUGIN_ARTIFACTS (a JSON list), PLUGIN_ATTRIBUTES with PLUGIN_FILENAME, or PLUGIN_SOURCE (globs)",
+            ));
+        }
+        [_] => {}
+        [a, b, ..] => {
+            return Err(SettingsError::Conflict {
+                first: a.to_string(),
+                second: b.to_string(),
+                reason: "they select the upload mode: set exactly one".into(),
+            });
+        }
+    }
+    if !s.filename.is_empty() && s.attributes.is_empty() {
+        return Err(invalid(
+            "PLUGIN_FILENAME",
+            "is only read with PLUGIN_ATTRIBUTES (single-file mode)",
+        ));
+    }
+    let globbing = !s.source.is_empty();
+    for (var, set) in [
+        ("PLUGIN_EXCLUDE", !s.exclude.is_empty()),
+        ("PLUGIN_TARGET", !s.target.is_empty()),
+        ("PLUGIN_STRIP_PREFIX", !s.strip_prefix.is_empty()),
+    ] {
+        if set && !globbing {
+            return Err(invalid(var, "is only read with PLUGIN_SOURCE"));
+        }
+    }
+
+    let mut files: HashMap<String, Vec<String>> = HashMap::new();
+    let plan = if globbing {
+        if format == Format::Maven2 {
+            return Err(invalid(
+                "PLUGIN_SOURCE",
+                "globs upload raw, yum and single-file formats; for maven2 give coordinates in PLUGIN_ARTIFACTS",
+            ));
+        }
+        let found = glob_files(&s, cwd)?;
+        paths_plan(&format, put, version, found, &mut files)?
+    } else {
+        let (var, artifacts) = if !s.attributes.is_empty() {
+            if s.filename.is_empty() {
+                return Err(required(
+                    "PLUGIN_FILENAME",
+                    "the file to upload with PLUGIN_ATTRIBUTES",
+                ));
+            }
+            let a = parse_attributes(&s.attributes, &s.filename, &s.group_id)?;
+            ("PLUGIN_FILENAME", vec![a])
+        } else {
+            (
+                "PLUGIN_ARTIFACTS",
+                parse_artifacts(&s.artifacts, &s.group_id)?,
+            )
+        };
+        let found = artifacts
+            .iter()
+            .map(|a| find_file(var, &a.file, cwd))
+            .collect::<Result<Vec<_>, _>>()?;
+        coordinates_plan(&s, &format, put, version, &artifacts, found, &mut files)?
+    };
+
+    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    Ok(Config {
+        server,
+        username: s.username.clone(),
+        password: s.password.clone(),
+        repository: s.repository.clone(),
+        tls,
+        retries: s.retries,
+        concurrency: s.concurrency,
+        plan,
+        files,
+        dry_run: s.dry_run,
+        artifact_file: opt(&s.artifact_file),
+        drone_output: env.string(&["DRONE_OUTPUT"]),
+    })
+}
+
+/// The anchor's URL rules (§7.3 tests): trailing slashes trimmed; without a scheme,
+/// `protocol://` in front.
+pub fn server_url(raw: &str, protocol: &str) -> Result<String, SettingsError> {
+    let var = "PLUGIN_SERVER_URL";
+    let trimmed = raw.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err(required(
+            var,
+            "the Nexus base URL, e.g. https://nexus.example.com",
+        ));
+    }
+    let url = match trimmed.split_once("://") {
+        Some((scheme, _)) => {
+            if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+                return Err(invalid(
+                    var,
+                    format!("scheme '{scheme}' is not http or https"),
+                ));
+            }
+            trimmed.to_string()
+        }
+        None => {
+            let p = protocol.trim().to_ascii_lowercase();
+            if p != "http" && p != "https" {
+                return Err(invalid(
+                    "PLUGIN_PROTOCOL",
+                    format!("'{protocol}' is not http or https"),
+                ));
+            }
+            format!("{p}://{trimmed}")
+        }
+    };
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or_default();
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.contains('@') {
+        // Not echoed: the part before '@' is a password.
+        return Err(invalid(
+            var,
+            "contains credentials; use PLUGIN_USERNAME and PLUGIN_PASSWORD",
+        ));
+    }
+    if host.is_empty() || rest.contains(char::is_whitespace) || rest.contains(['?', '#']) {
+        return Err(invalid(var, format!("'{url}' is not a server URL")));
+    }
+    Ok(url)
+}
+
+fn parse_version(raw: &str) -> Result<Version, SettingsError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "3" | "nexus3" => Ok(Version::Nexus3),
+        "2" | "nexus2" => Ok(Version::Nexus2),
+        other => Err(invalid(
+            "PLUGIN_NEXUS_VERSION",
+            format!("'{other}' is not a Nexus version (nexus3, 3, nexus2 or 2)"),
+        )),
+    }
+}
+
+fn parse_format(raw: &str) -> Result<Format, SettingsError> {
+    let f = raw.trim().to_ascii_lowercase();
+    Ok(match f.as_str() {
+        "maven2" | "maven" => Format::Maven2,
+        "raw" => Format::Raw,
+        "yum" => Format::Yum,
+        other if SINGLE_ASSET_FORMATS.contains(&other) => Format::Single(other.to_string()),
+        other => {
+            return Err(invalid(
+                "PLUGIN_FORMAT",
+                format!(
+                    "'{other}' is not a format this plugin uploads (maven2, raw, yum, {})",
+                    SINGLE_ASSET_FORMATS.join(", ")
+                ),
+            ));
+        }
+    })
+}
+
+fn tls(s: &NexusSettings, cwd: &Path) -> Result<ClientOptions, SettingsError> {
+    let pem = match (
+        s.pem_file_contents.trim().is_empty(),
+        s.pem_file_path.is_empty(),
+    ) {
+        (false, false) => {
+            return Err(SettingsError::Conflict {
+                first: "PLUGIN_PEM_FILE_CONTENTS".into(),
+                second: "PLUGIN_PEM_FILE_PATH".into(),
+                reason: "give the CA once".into(),
+            });
+        }
+        (false, true) => Some((
+            "PLUGIN_PEM_FILE_CONTENTS",
+            s.pem_file_contents.as_bytes().to_vec(),
+        )),
+        (true, false) => {
+            let p = cwd.join(&s.pem_file_path);
+            let bytes = std::fs::read(&p).map_err(|e| {
+                invalid(
+                    "PLUGIN_PEM_FILE_PATH",
+                    format!("cannot read {}: {e}", p.display()),
+                )
+            })?;
+            Some(("PLUGIN_PEM_FILE_PATH", bytes))
+        }
+        (true, true) => None,
+    };
+    let ca = match pem {
+        Some((var, bytes)) => nexus::parse_ca(&bytes).map_err(|e| invalid(var, e.to_string()))?,
+        None => Vec::new(),
+    };
+    if s.insecure && !ca.is_empty() {
+        tracing::warn!("PLUGIN_INSECURE is set: the custom CA is not needed and not checked");
+    }
+    Ok(ClientOptions {
+        ca,
+        insecure: s.insecure,
+    })
+}
+
+/// A coordinate must be usable as a path segment.
+fn check_coordinate(var: &str, what: &str, v: &str) -> Result<(), SettingsError> {
+    let ok = !v.is_empty()
+        && !v.starts_with('.')
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            var,
+            format!(
+                "{what} '{v}' may hold only letters, digits and . _ - + ~ (and not start with '.')"
+            ),
+        ))
+    }
+}
+
+/// A raw directory (from a groupId): segments without `..`, no backslash.
+fn check_directory(var: &str, v: &str) -> Result<(), SettingsError> {
+    let bad = v.contains('\\')
+        || v.contains(char::is_whitespace)
+        || v.split('/').any(|seg| seg == ".." || seg == ".");
+    if bad {
+        Err(invalid(var, format!("'{v}' is not a repository directory")))
+    } else {
+        Ok(())
+    }
+}
+
+/// `-CgroupId=g -CartifactId=a -Cversion=1 -Aextension=zip -Aclassifier=c` (the anchor's
+/// syntax). Other `-C`/`-A` keys are ignored with a warning, as the anchor ignores them; a token
+/// of another shape is an error (the anchor silently dropped it).
+pub fn parse_attributes(
+    raw: &str,
+    file: &str,
+    default_group: &str,
+) -> Result<Artifact, SettingsError> {
+    let var = "PLUGIN_ATTRIBUTES";
+    let mut got: HashMap<&str, String> = HashMap::new();
+    for token in raw.split_whitespace() {
+        let Some((key, value)) = token
+            .strip_prefix('-')
+            .filter(|t| t.starts_with(['C', 'A']))
+            .and_then(|t| t.split_once('='))
+            .filter(|(k, v)| k.len() > 1 && !v.is_empty())
+        else {
+            return Err(invalid(
+                var,
+                format!("'{token}' is not -C<name>=<value> or -A<name>=<value>"),
+            ));
+        };
+        match key {
+            "CgroupId" | "CartifactId" | "Cversion" | "Aextension" | "Aclassifier" => {
+                got.insert(key, value.to_string());
+            }
+            other => tracing::warn!("{var}: -{other} is not used; ignored"),
+        }
+    }
+    let group = got
+        .remove("CgroupId")
+        .unwrap_or_else(|| default_group.to_string());
+    let take = |got: &mut HashMap<&str, String>, key: &str| {
+        got.remove(key)
+            .ok_or_else(|| invalid(var, format!("-{key}=… is required")))
+    };
+    let artifact = take(&mut got, "CartifactId")?;
+    let version = take(&mut got, "Cversion")?;
+    let extension = take(&mut got, "Aextension")?;
+    if group.is_empty() {
+        return Err(invalid(var, "-CgroupId=… is required"));
+    }
+    Ok(Artifact {
+        group,
+        artifact,
+        version,
+        classifier: got.remove("Aclassifier"),
+        extension,
+        file: file.to_string(),
+    })
+}
+
+/// The many-file list: a JSON array of objects (Drone and Harness hand a YAML list over as
+/// JSON). Values may be strings or numbers (`version: 1`).
+pub fn parse_artifacts(raw: &str, default_group: &str) -> Result<Vec<Artifact>, SettingsError> {
+    let var = "PLUGIN_ARTIFACTS";
+    let items: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(raw.trim())
+            .map_err(|e| invalid(var, format!("not a JSON list of objects: {e}")))?;
+    if items.is_empty() {
+        return Err(invalid(var, "the list is empty"));
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        for k in item.keys() {
+            if ![
+                "file",
+                "groupId",
+                "artifactId",
+                "version",
+                "type",
+                "classifier",
+            ]
+            .contains(&k.as_str())
+            {
+                tracing::warn!(
+                    "{var}: item {n}: '{k}' is not used (file, groupId, artifactId, version, type, classifier); ignored"
+                );
+            }
+        }
+        let field = |k: &str| -> Result<Option<String>, SettingsError> {
+            match item.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.trim().to_string())),
+                Some(v @ serde_json::Value::Number(_)) => Ok(Some(v.to_string())),
+                Some(other) => Err(invalid(
+                    var,
+                    format!("item {n}: '{k}' must be a string, not {other}"),
+                )),
+            }
+        };
+        let need =
+            |k: &str| field(k)?.ok_or_else(|| invalid(var, format!("item {n}: '{k}' is required")));
+        let group = match field("groupId")? {
+            Some(g) => g,
+            None if !default_group.is_empty() => default_group.to_string(),
+            None => {
+                return Err(required(
+                    "PLUGIN_GROUP_ID",
+                    &format!("item {n} of PLUGIN_ARTIFACTS has no groupId"),
+                ));
+            }
+        };
+        out.push(Artifact {
+            file: need("file")?,
+            artifact: need("artifactId")?,
+            version: need("version")?,
+            extension: need("type")?,
+            classifier: field("classifier")?,
+            group,
+        });
+    }
+    Ok(out)
+}
+
+fn find_file(var: &str, file: &str, cwd: &Path) -> Result<Found, SettingsError> {
+    let abs = cwd.join(file);
+    let meta =
+        std::fs::metadata(&abs).map_err(|e| invalid(var, format!("cannot read {file}: {e}")))?;
+    if !meta.is_file() {
+        return Err(invalid(var, format!("{file} is not a regular file")));
+    }
+    Ok(Found {
+        shown: file.to_string(),
+        abs,
+        size: meta.len(),
+    })
+}
+
+/// Glob mode: the selected files with their repository paths.
+fn glob_files(s: &NexusSettings, cwd: &Path) -> Result<Vec<(Found, String)>, SettingsError> {
+    // The anchor failed on a missing file; a glob that matches nothing is as much a mistake.
+    let selection = select(&s.source.0, &s.exclude.0, cwd, true)
+        .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
+    for w in &selection.warnings {
+        tracing::warn!("{w}");
+    }
+    let mapper = KeyMapper::new(&s.target, &s.strip_prefix).map_err(|e| {
+        let var = if matches!(e, KeyError::Target { .. }) {
+            "PLUGIN_TARGET"
+        } else {
+            "PLUGIN_STRIP_PREFIX"
+        };
+        invalid(var, e.to_string())
+    })?;
+    let plan = mapper
+        .map_files(&selection.files)
+        .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(selection
+        .files
+        .iter()
+        .zip(plan.keys)
+        .map(|(f, (_, key))| {
+            (
+                Found {
+                    shown: f.path.to_string_lossy().into_owned(),
+                    abs: f.abs.clone(),
+                    size: f.size,
+                },
+                key,
+            )
+        })
+        .collect())
+}
+
+fn put_item(f: &Found, key: String) -> Item {
+    Item {
+        path: f.abs.clone(),
+        size: f.size,
+        headers: ObjectHeaders {
+            content_type: content_type(&key).to_string(),
+            ..Default::default()
+        },
+        key,
+    }
+}
+
+/// `dir/name` → (`dir`, `name`).
+fn split_dir(key: &str) -> (&str, &str) {
+    key.rsplit_once('/').unwrap_or(("", key))
+}
+
+/// Raw files grouped by directory, up to [`MAX_ASSETS`] per component, in first-seen order.
+fn raw_components(
+    files: Vec<(Found, String)>,
+    out: &mut HashMap<String, Vec<String>>,
+) -> Vec<Component> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_dir: HashMap<String, Vec<(Found, String)>> = HashMap::new();
+    for (f, key) in files {
+        let (dir, _) = split_dir(&key);
+        let dir = dir.to_string();
+        if !by_dir.contains_key(&dir) {
+            order.push(dir.clone());
+        }
+        by_dir.entry(dir).or_default().push((f, key));
+    }
+    let mut comps = Vec::new();
+    for dir in order {
+        let group = by_dir.remove(&dir).unwrap_or_default();
+        for chunk in group.chunks(MAX_ASSETS) {
+            let assets: Vec<(PathBuf, u64, String)> = chunk
+                .iter()
+                .map(|(f, key)| (f.abs.clone(), f.size, split_dir(key).1.to_string()))
+                .collect();
+            comps.push((
+                nexus::raw_component(&dir, &assets),
+                chunk.iter().map(|(f, _)| f.shown.clone()).collect(),
+            ));
+        }
+    }
+    label_files(comps, out)
+}
+
+/// Records each component's local files under its (unique) label, as the engine will key it.
+fn label_files(
+    comps: Vec<(Component, Vec<String>)>,
+    out: &mut HashMap<String, Vec<String>>,
+) -> Vec<Component> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    comps
+        .into_iter()
+        .map(|(c, shown)| {
+            let n = seen.entry(c.label.clone()).or_insert(0);
+            *n += 1;
+            let label = if *n == 1 {
+                c.label.clone()
+            } else {
+                format!("{} #{n}", c.label)
+            };
+            out.insert(label, shown);
+            c
+        })
+        .collect()
+}
+
+/// Glob mode plan (raw, yum, single-file formats).
+fn paths_plan(
+    format: &Format,
+    put: bool,
+    version: Version,
+    files: Vec<(Found, String)>,
+    out: &mut HashMap<String, Vec<String>>,
+) -> Result<Plan, SettingsError> {
+    if put {
+        let layout = layout(version);
+        let items = files
+            .into_iter()
+            .map(|(f, key)| {
+                out.insert(key.clone(), vec![f.shown.clone()]);
+                put_item(&f, key)
+            })
+            .collect();
+        return Ok(Plan::Put { layout, items });
+    }
+    Ok(Plan::Components(match format {
+        Format::Raw => raw_components(files, out),
+        Format::Yum => label_files(
+            files
+                .into_iter()
+                .map(|(f, key)| {
+                    let (dir, name) = split_dir(&key);
+                    (
+                        nexus::yum_component(dir, f.abs.clone(), f.size, name),
+                        vec![f.shown],
+                    )
+                })
+                .collect(),
+            out,
+        ),
+        Format::Single(fmt) => label_files(
+            files
+                .into_iter()
+                .map(|(f, _)| {
+                    (
+                        nexus::single_asset_component(fmt, f.abs.clone(), f.size),
+                        vec![f.shown],
+                    )
+                })
+                .collect(),
+            out,
+        ),
+        Format::Maven2 => Vec::new(),
+    }))
+}
+
+fn layout(v: Version) -> Layout {
+    match v {
+        Version::Nexus3 => Layout::Nexus3,
+        Version::Nexus2 => Layout::Nexus2,
+    }
+}
+
+/// Single-file and many-file plan: coordinates checked, paths computed, components grouped.
+fn coordinates_plan(
+    s: &NexusSettings,
+    format: &Format,
+    put: bool,
+    version: Version,
+    artifacts: &[Artifact],
+    found: Vec<Found>,
+    out: &mut HashMap<String, Vec<String>>,
+) -> Result<Plan, SettingsError> {
+    let var = if s.attributes.is_empty() {
+        "PLUGIN_ARTIFACTS"
+    } else {
+        "PLUGIN_ATTRIBUTES"
+    };
+    for a in artifacts {
+        if *format == Format::Maven2 {
+            check_coordinate(var, "groupId", &a.group)?;
+        } else {
+            check_directory(var, &a.group)?;
+        }
+        check_coordinate(var, "artifactId", &a.artifact)?;
+        check_coordinate(var, "version", &a.version)?;
+        check_coordinate(var, "extension", &a.extension)?;
+        if let Some(c) = &a.classifier {
+            check_coordinate(var, "classifier", c)?;
+        }
+    }
+    // The repository path of each artifact: Maven layout, or (raw, yum) the anchor's
+    // `<groupId>/<artifactId>.<type>` with the classifier added so two classifiers do not
+    // overwrite each other.
+    let paths: Vec<String> = artifacts
+        .iter()
+        .map(|a| match format {
+            Format::Maven2 => maven_path(
+                &a.group,
+                &a.artifact,
+                &a.version,
+                a.classifier.as_deref(),
+                &a.extension,
+            ),
+            _ => {
+                let c = a
+                    .classifier
+                    .as_deref()
+                    .map(|c| format!("-{c}"))
+                    .unwrap_or_default();
+                let dir = a.group.trim_matches('/');
+                let name = format!("{}{c}.{}", a.artifact, a.extension);
+                if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                }
+            }
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in paths.iter().enumerate() {
+        if let Some(j) = seen.insert(p, i) {
+            return Err(invalid(
+                var,
+                format!(
+                    "{} and {} both go to {p} (same coordinates, classifier and type)",
+                    artifacts[j].file, artifacts[i].file
+                ),
+            ));
+        }
+    }
+    if s.generate_pom
+        && let Some(a) = artifacts
+            .iter()
+            .find(|a| a.extension == "pom" && a.classifier.is_none())
+    {
+        return Err(SettingsError::Conflict {
+            first: "PLUGIN_GENERATE_POM".into(),
+            second: var.into(),
+            reason: format!("{} is the POM already", a.file),
+        });
+    }
+    if put {
+        let items = found
+            .iter()
+            .zip(paths)
+            .map(|(f, key)| {
+                out.insert(key.clone(), vec![f.shown.clone()]);
+                put_item(f, key)
+            })
+            .collect();
+        return Ok(Plan::Put {
+            layout: layout(version),
+            items,
+        });
+    }
+    let comps = match format {
+        Format::Maven2 => {
+            // Artifacts of one groupId:artifactId:version form one component (jar + pom +
+            // sources in one request), in the order first given.
+            let mut order: Vec<(String, String, String)> = Vec::new();
+            let mut by_gav: HashMap<(String, String, String), Vec<(MavenAsset, String)>> =
+                HashMap::new();
+            for (a, f) in artifacts.iter().zip(&found) {
+                let gav = (a.group.clone(), a.artifact.clone(), a.version.clone());
+                if !by_gav.contains_key(&gav) {
+                    order.push(gav.clone());
+                }
+                by_gav.entry(gav).or_default().push((
+                    MavenAsset {
+                        path: f.abs.clone(),
+                        size: f.size,
+                        extension: a.extension.clone(),
+                        classifier: a.classifier.clone(),
+                    },
+                    f.shown.clone(),
+                ));
+            }
+            let mut comps = Vec::new();
+            for gav in order {
+                let assets = by_gav.remove(&gav).unwrap_or_default();
+                for (k, chunk) in assets.chunks(MAX_ASSETS).enumerate() {
+                    let list: Vec<MavenAsset> = chunk.iter().map(|(m, _)| m.clone()).collect();
+                    comps.push((
+                        nexus::maven2_component(
+                            &gav.0,
+                            &gav.1,
+                            &gav.2,
+                            // One POM per component: generated with the first request only.
+                            s.generate_pom && k == 0,
+                            (!s.packaging.is_empty() && k == 0).then_some(s.packaging.as_str()),
+                            &list,
+                        ),
+                        chunk.iter().map(|(_, shown)| shown.clone()).collect(),
+                    ));
+                }
+            }
+            label_files(comps, out)
+        }
+        Format::Raw => raw_components(found.into_iter().zip(paths).collect(), out),
+        Format::Yum => label_files(
+            found
+                .into_iter()
+                .zip(paths)
+                .map(|(f, key)| {
+                    let (dir, name) = split_dir(&key);
+                    (
+                        nexus::yum_component(dir, f.abs.clone(), f.size, name),
+                        vec![f.shown],
+                    )
+                })
+                .collect(),
+            out,
+        ),
+        Format::Single(fmt) => label_files(
+            found
+                .into_iter()
+                .map(|f| {
+                    (
+                        nexus::single_asset_component(fmt, f.abs.clone(), f.size),
+                        vec![f.shown],
+                    )
+                })
+                .collect(),
+            out,
+        ),
+    };
+    Ok(Plan::Components(comps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The anchor's URL normalisation table (§7.3), single-file and multi-file forms.
+    #[test]
+    fn server_url_normalisation() {
+        for raw in [
+            "https://nexus.example.com/",
+            "https://nexus.example.com///",
+            "https://nexus.example.com",
+        ] {
+            assert_eq!(
+                server_url(raw, "https").unwrap(),
+                "https://nexus.example.com"
+            );
+        }
+        for raw in [
+            "nexus.example.com/",
+            "nexus.example.com///",
+            "nexus.example.com",
+        ] {
+            assert_eq!(
+                server_url(raw, "https").unwrap(),
+                "https://nexus.example.com"
+            );
+        }
+        assert_eq!(
+            server_url("nexus.local:8081/nexus", "http").unwrap(),
+            "http://nexus.local:8081/nexus"
+        );
+        let e = server_url("nexus.example.com", "ftp")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("PLUGIN_PROTOCOL:"), "{e}");
+        let e = server_url("https://u:hunter22@n.example", "https")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("credentials") && !e.contains("hunter22"), "{e}");
+        assert!(server_url("", "https").is_err());
+    }
+
+    /// The anchor's multi-file parse test.
+    #[test]
+    fn artifacts_list() {
+        let a = parse_artifacts(
+            r#"[{"artifactId":"artifact123","file":"testfile.zip","type":"zip","version":"1"}]"#,
+            "group",
+        )
+        .unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].group, "group");
+        assert_eq!(a[0].extension, "zip");
+        let a = parse_artifacts(
+            r#"[{"artifactId":"x","file":"f","type":"jar","version":2,"groupId":"g","classifier":"sources"}]"#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(a[0].version, "2");
+        assert_eq!(a[0].classifier.as_deref(), Some("sources"));
+        let e = parse_artifacts(r#"[{"file":"f","type":"jar","version":"1"}]"#, "g")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "PLUGIN_ARTIFACTS: item 1: 'artifactId' is required");
+        let e = parse_artifacts(
+            r#"[{"artifactId":"a","file":"f","type":"jar","version":"1"}]"#,
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("PLUGIN_GROUP_ID is required"), "{e}");
+        assert!(parse_artifacts("- file: x", "g").is_err());
+    }
+
+    /// The anchor's single-file parse test; the classifier is optional here.
+    #[test]
+    fn attributes() {
+        let a = parse_attributes(
+            "-CgroupId=group -CartifactId=artifact123 -Cversion=1.0.0 -Aextension=zip -Aclassifier=classifier",
+            "f.zip",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Artifact {
+                group: "group".into(),
+                artifact: "artifact123".into(),
+                version: "1.0.0".into(),
+                classifier: Some("classifier".into()),
+                extension: "zip".into(),
+                file: "f.zip".into(),
+            }
+        );
+        let a = parse_attributes(
+            "-CartifactId=a -Cversion=1 -Aextension=jar -Cpackaging=jar",
+            "f",
+            "g",
+        )
+        .unwrap();
+        assert_eq!((a.group.as_str(), a.classifier), ("g", None));
+        let e = parse_attributes("-CgroupId=g -Cversion=1 -Aextension=jar", "f", "")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "PLUGIN_ATTRIBUTES: -CartifactId=… is required");
+        let e = parse_attributes("groupId=g", "f", "")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'groupId=g' is not"), "{e}");
+    }
+
+    #[test]
+    fn versions() {
+        for (raw, v) in [
+            ("3", Version::Nexus3),
+            ("nexus3", Version::Nexus3),
+            ("Nexus3", Version::Nexus3),
+            ("2", Version::Nexus2),
+            ("nexus2", Version::Nexus2),
+        ] {
+            assert_eq!(parse_version(raw).unwrap(), v);
+        }
+        let e = parse_version("nexus4").unwrap_err().to_string();
+        assert!(e.starts_with("PLUGIN_NEXUS_VERSION: 'nexus4'"), "{e}");
+    }
+}

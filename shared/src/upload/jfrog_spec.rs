@@ -1,0 +1,1068 @@
+//! What `jf rt upload` does with a source pattern, a target and target properties (reference
+//! upload-plugins §6.2, §6.3), so `longshore-jfrog` maps files to the same paths as
+//! `plugins/artifactory`, plus the upload part of JFrog file specs (`PLUGIN_SPEC`).
+//!
+//! The rules kept from jf, because pipelines depend on them:
+//! - a wildcard pattern is a regular expression where `*` is `.*` and **crosses directories**;
+//!   a trailing `/` means "everything under"; parentheses are capture groups whose text replaces
+//!   `{1}`, `{2}`… in the target;
+//! - the walk starts at the pattern's longest literal directory prefix, recursively by default,
+//!   and every file under it whose path (as written from that root, `./` removed) matches is
+//!   uploaded;
+//! - a target ending in `/` is a folder (the file name is appended when flat, its relative path
+//!   with `./` and `../` removed otherwise); any other target is the exact path of the artifact;
+//!   a target without any `/` is a repository root;
+//! - target properties are `k=v;k2=v1,v2` (`\;` and `\,` keep the characters in a value).
+//!
+//! Changed on purpose (listed in the README): only `*` and parentheses are special in a
+//! wildcard pattern (jf leaves `?`, `[`, `{`, `|` as accidental regex syntax); a pattern naming
+//! a directory without the trailing `/` uploads its contents (jf silently matches nothing);
+//! two files mapped to one artifact path are refused (jf uploads both, the last one wins); the
+//! README's `k1=v1,k2=v2` form gives two properties (the anchor made one property with a value
+//! `k2=v2`); target properties can also be a JSON map.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+/// Target properties: `(key, value)` pairs; a key with several values appears several times.
+pub type Props = Vec<(String, String)>;
+
+/// Why a pattern, target, property list or spec file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JfrogSpecError {
+    /// The source pattern is malformed or its root does not exist.
+    #[error("pattern '{pattern}': {reason}")]
+    Pattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The target cannot be used.
+    #[error("target '{target}': {reason}")]
+    Target {
+        /// The target as given.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The target properties do not parse.
+    #[error("{0}")]
+    Props(String),
+    /// The file spec does not parse or asks for something not supported.
+    #[error("{0}")]
+    Spec(String),
+    /// Two files would become the same artifact.
+    #[error("{first} and {second} would both be uploaded to {key}")]
+    Collision {
+        /// The artifact path.
+        key: String,
+        /// One local file.
+        first: String,
+        /// The other one.
+        second: String,
+    },
+}
+
+/// One upload group: what `jf rt u <pattern> <target>` or one entry of a file spec describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRule {
+    /// Wildcard pattern (or a regular expression when `regexp`).
+    pub pattern: String,
+    /// `repo/path/` (folder) or `repo/path/file` (exact), relative to the Artifactory URL.
+    pub target: String,
+    /// Properties set on every artifact of this group.
+    pub props: Props,
+    /// Walk sub-directories (jf default: true).
+    pub recursive: bool,
+    /// Only the file name under a folder target (jf default: false).
+    pub flat: bool,
+    /// The pattern is a regular expression.
+    pub regexp: bool,
+    /// Patterns of local paths not to upload.
+    pub exclusions: Vec<String>,
+}
+
+impl UploadRule {
+    /// A rule with jf's defaults (recursive, not flat, wildcard, no exclusions).
+    pub fn new(pattern: &str, target: &str) -> UploadRule {
+        UploadRule {
+            pattern: pattern.to_string(),
+            target: target.to_string(),
+            props: Vec::new(),
+            recursive: true,
+            flat: false,
+            regexp: false,
+            exclusions: Vec::new(),
+        }
+    }
+}
+
+/// A local file and the artifact path it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// The file on disk.
+    pub path: PathBuf,
+    /// The path as matched (relative to the working directory when the pattern is).
+    pub shown: String,
+    /// The artifact path, relative to the Artifactory URL (`repo/dir/file`).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Properties of its group.
+    pub props: Props,
+}
+
+/// `filepath.Clean` for `/`-separated strings, keeping a trailing `/` (jf's `cleanPath`).
+pub fn clean_path(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let abs = path.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|s| *s != "..") {
+                    out.pop();
+                } else if !abs {
+                    out.push("..");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let mut cleaned = out.join("/");
+    if abs {
+        cleaned.insert(0, '/');
+    }
+    if cleaned.is_empty() {
+        cleaned = ".".into();
+    }
+    if path.ends_with('/') && !cleaned.ends_with('/') {
+        cleaned.push('/');
+    }
+    cleaned
+}
+
+/// jf's `TrimPath`: backslashes to slashes, `//` to `/`, every `../` and `./` removed.
+pub fn trim_path(path: &str) -> String {
+    path.replace('\\', "/")
+        .replace("//", "/")
+        .replace("../", "")
+        .replace("./", "")
+}
+
+/// The regular expression of a wildcard pattern: `*` is `.*` (across directories), a trailing
+/// `/` matches everything under, parentheses are groups, every other character is literal.
+pub fn wildcard_to_regex(pattern: &str) -> Result<Regex, JfrogSpecError> {
+    let bad = |reason: String| JfrogSpecError::Pattern {
+        pattern: pattern.to_string(),
+        reason,
+    };
+    let mut re = String::from("^");
+    let mut depth = 0i32;
+    for c in pattern.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '(' => {
+                depth += 1;
+                re.push('(');
+            }
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(bad("')' without '('".into()));
+                }
+                re.push(')');
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    if depth != 0 {
+        return Err(bad("'(' without ')'".into()));
+    }
+    if pattern.ends_with('/') {
+        re.push_str(".*");
+    }
+    re.push('$');
+    Regex::new(&re).map_err(|e| bad(e.to_string()))
+}
+
+/// The directory the walk starts from: the sections before the first one holding a wildcard
+/// (or, for a regular expression, any regex syntax), as jf's `GetRootPath` does.
+pub fn root_path(pattern: &str, regexp: bool) -> String {
+    let special: &[char] = if regexp {
+        &['(', '*', '+', '?', '[', '{', '|', '^', '$', '\\']
+    } else {
+        &['*', '(']
+    };
+    let abs = pattern.starts_with('/');
+    let mut sections: Vec<&str> = Vec::new();
+    for s in pattern.split('/') {
+        if s.is_empty() {
+            continue;
+        }
+        if s.contains(special) {
+            break;
+        }
+        sections.push(s);
+    }
+    let mut root = sections.join("/");
+    if abs {
+        root.insert(0, '/');
+    }
+    if root.is_empty() { ".".into() } else { root }
+}
+
+/// Replaces `{1}`, `{2}`… in `target` with the groups of a match (backslashes as slashes).
+fn replace_placeholders(target: &str, caps: &regex::Captures<'_>) -> String {
+    let mut out = target.to_string();
+    for i in 1..caps.len() {
+        let group = caps
+            .get(i)
+            .map(|m| m.as_str().replace('\\', "/"))
+            .unwrap_or_default();
+        out = out.replace(&format!("{{{i}}}"), &group);
+    }
+    out
+}
+
+/// jf's `getUploadTarget`: a folder target gets the file name (flat) or the trimmed local path.
+pub fn upload_target(local: &str, target: &str, flat: bool) -> String {
+    if !target.ends_with('/') {
+        return target.to_string();
+    }
+    if flat {
+        let name = local.rsplit('/').next().unwrap_or(local);
+        format!("{target}{name}")
+    } else {
+        trim_path(&format!("{target}{local}"))
+    }
+}
+
+/// The target as jf reads it: no leading `/`; a bare repository name is its root folder.
+pub fn normalize_target(target: &str) -> Result<String, JfrogSpecError> {
+    let t = target.trim().trim_start_matches('/');
+    if t.is_empty() {
+        return Err(JfrogSpecError::Target {
+            target: target.to_string(),
+            reason: "empty (it is [repository]/[path], e.g. libs-release-local/app/)".into(),
+        });
+    }
+    if t.contains(char::is_control) {
+        return Err(JfrogSpecError::Target {
+            target: target.to_string(),
+            reason: "contains control characters".into(),
+        });
+    }
+    Ok(if t.contains('/') {
+        t.to_string()
+    } else {
+        format!("{t}/")
+    })
+}
+
+/// Checks a final artifact path: not empty, not a folder, no `..` or empty segments.
+fn check_key(key: &str, target: &str) -> Result<String, JfrogSpecError> {
+    // Only the local part of a key is trimmed (by `upload_target`); `..` in a target is refused.
+    let mut key = key.replace('\\', "/");
+    while key.contains("//") {
+        key = key.replace("//", "/");
+    }
+    let key = key.trim_start_matches('/').to_string();
+    let bad = |reason: &str| JfrogSpecError::Target {
+        target: target.to_string(),
+        reason: format!("gives the artifact path '{key}', which {reason}"),
+    };
+    if key.is_empty() || key.ends_with('/') {
+        return Err(bad("names a folder, not a file"));
+    }
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(bad("has an empty, '.' or '..' segment"));
+    }
+    Ok(key)
+}
+
+/// Lists the files under `root` (`shown` is how paths are written: `root/rel`, or `rel` for
+/// `.`), following directory symlinks once (jf walks into them), sorted.
+fn list_files(
+    root: &Path,
+    shown: &str,
+    recursive: bool,
+    out: &mut Vec<(PathBuf, String, u64)>,
+) -> std::io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![(root.to_path_buf(), shown.to_string())];
+    while let Some((dir, shown_dir)) = stack.pop() {
+        if let Ok(canon) = dir.canonicalize()
+            && !seen.insert(canon)
+        {
+            continue;
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path();
+            let shown = if shown_dir == "." {
+                name
+            } else if shown_dir.ends_with('/') {
+                format!("{shown_dir}{name}")
+            } else {
+                format!("{shown_dir}/{name}")
+            };
+            // A dangling symlink has no metadata: skipped, as jf skips it.
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if meta.is_dir() {
+                if recursive {
+                    stack.push((p, shown));
+                }
+            } else if meta.is_file() {
+                out.push((p, shown, meta.len()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The files one rule uploads and their artifact paths, relative to `cwd`.
+pub fn plan(rule: &UploadRule, cwd: &Path) -> Result<Vec<Planned>, JfrogSpecError> {
+    let bad_pattern = |reason: String| JfrogSpecError::Pattern {
+        pattern: rule.pattern.clone(),
+        reason,
+    };
+    let raw = rule.pattern.trim();
+    if raw.is_empty() {
+        return Err(bad_pattern("empty".into()));
+    }
+    let target = normalize_target(&rule.target)?;
+    let raw = raw.strip_prefix("./").unwrap_or(raw);
+    let pattern = if raw.is_empty() || raw == "." {
+        "./".to_string()
+    } else if rule.regexp {
+        raw.to_string()
+    } else {
+        clean_path(raw)
+    };
+    let root = root_path(&pattern, rule.regexp);
+    let root_abs = cwd.join(&root);
+    let meta = std::fs::metadata(&root_abs)
+        .map_err(|e| bad_pattern(format!("path does not exist: {root} ({e})")))?;
+    let props = rule.props.clone();
+    if meta.is_file() {
+        let key = check_key(&upload_target(&root, &target, rule.flat), &rule.target)?;
+        return Ok(vec![Planned {
+            path: root_abs,
+            shown: root,
+            key,
+            size: meta.len(),
+            props,
+        }]);
+    }
+    // A literal directory means its contents (jf would match nothing without the slash).
+    let literal = if rule.regexp {
+        !pattern.contains(['(', '*', '+', '?', '[', '{', '|', '^', '$', '\\'])
+    } else {
+        !pattern.contains(['*', '('])
+    };
+    let pattern = if literal && !pattern.ends_with('/') {
+        tracing::info!("{pattern} is a directory: uploading everything under it ({pattern}/)");
+        format!("{pattern}/")
+    } else {
+        pattern
+    };
+    let re = if pattern == "./" {
+        Regex::new("^.*$").map_err(|e| bad_pattern(e.to_string()))?
+    } else if rule.regexp {
+        Regex::new(&pattern).map_err(|e| bad_pattern(e.to_string()))?
+    } else {
+        wildcard_to_regex(&pattern)?
+    };
+    let mut excludes = Vec::new();
+    for x in rule
+        .exclusions
+        .iter()
+        .map(|x| x.trim())
+        .filter(|x| !x.is_empty())
+    {
+        let x = x.strip_prefix("./").unwrap_or(x);
+        excludes.push(if rule.regexp {
+            Regex::new(x).map_err(|e| bad_pattern(format!("exclusion '{x}': {e}")))?
+        } else {
+            wildcard_to_regex(&clean_path(x))?
+        });
+    }
+    let mut files = Vec::new();
+    list_files(&root_abs, &root, rule.recursive, &mut files)
+        .map_err(|e| bad_pattern(format!("cannot list {root}: {e}")))?;
+    let mut out = Vec::new();
+    for (path, shown, size) in files {
+        let Some(caps) = re.captures(&shown) else {
+            continue;
+        };
+        if excludes.iter().any(|x| x.is_match(&shown)) {
+            continue;
+        }
+        let t = replace_placeholders(&target, &caps);
+        let key = check_key(&upload_target(&shown, &t, rule.flat), &rule.target)?;
+        out.push(Planned {
+            path,
+            shown,
+            key,
+            size,
+            props: props.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Plans every rule and refuses two files mapped to one artifact path.
+pub fn plan_all(rules: &[UploadRule], cwd: &Path) -> Result<Vec<Planned>, JfrogSpecError> {
+    let mut all: Vec<Planned> = Vec::new();
+    let mut by_key: BTreeMap<String, String> = BTreeMap::new();
+    for rule in rules {
+        for p in plan(rule, cwd)? {
+            if let Some(first) = by_key.get(&p.key) {
+                if *first == p.shown {
+                    // The same file matched by two rules: one upload (properties of the first).
+                    continue;
+                }
+                return Err(JfrogSpecError::Collision {
+                    key: p.key,
+                    first: first.clone(),
+                    second: p.shown,
+                });
+            }
+            by_key.insert(p.key.clone(), p.shown.clone());
+            all.push(p);
+        }
+    }
+    Ok(all)
+}
+
+/// Splits on `sep` unless escaped with a backslash (the backslash is dropped).
+fn split_escaped(s: &str, sep: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ch = if c == '\\' && chars.peek() == Some(&sep) {
+            chars.next();
+            sep
+        } else if c == sep {
+            parts.push(String::new());
+            continue;
+        } else {
+            c
+        };
+        if let Some(p) = parts.last_mut() {
+            p.push(ch);
+        }
+    }
+    parts
+}
+
+/// Parses target properties: `k=v;k2=v1,v2` (jf's syntax; `\;` and `\,` escape) or a JSON
+/// map whose values are strings (one value each) or arrays (several values).
+///
+/// As the anchor does, a property whose value is empty or `null` is dropped (with a warning,
+/// returned); a part without `=` after a comma is another value of the property before it,
+/// and one with `=` starts a new property (the README's `k1=v1,k2=v2`).
+pub fn parse_props(raw: &str) -> Result<(Props, Vec<String>), JfrogSpecError> {
+    let raw = raw.trim();
+    let mut props = Vec::new();
+    let mut warnings = Vec::new();
+    fn push(
+        k: &str,
+        v: &str,
+        props: &mut Props,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), JfrogSpecError> {
+        let k = k.trim();
+        let v = v.trim();
+        if k.is_empty() {
+            return Err(JfrogSpecError::Props(format!(
+                "a property has no name (value '{v}')"
+            )));
+        }
+        if k.contains(|c: char| c.is_control() || c == '=') {
+            return Err(JfrogSpecError::Props(format!(
+                "'{k}' is not a valid property name"
+            )));
+        }
+        let unquoted = v.trim_matches(|c| c == '"' || c == '\'');
+        if unquoted.is_empty() || unquoted == "null" {
+            warnings.push(format!("property {k} has no value: not set"));
+            return Ok(());
+        }
+        props.push((k.to_string(), v.to_string()));
+        Ok(())
+    }
+    if raw.is_empty() {
+        return Ok((props, warnings));
+    }
+    if raw.starts_with('{') {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(raw).map_err(|e| {
+                JfrogSpecError::Props(format!("looks like JSON but does not parse: {e}"))
+            })?;
+        for (k, v) in map {
+            let values = match v {
+                serde_json::Value::Array(a) => a,
+                other => vec![other],
+            };
+            for v in values {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => v.to_string(),
+                    other => {
+                        return Err(JfrogSpecError::Props(format!(
+                            "property {k}: values are strings, numbers or arrays of them, not {other}"
+                        )));
+                    }
+                };
+                push(&k, &v, &mut props, &mut warnings)?;
+            }
+        }
+        return Ok((props, warnings));
+    }
+    for pair in split_escaped(raw, ';') {
+        if pair.trim().is_empty() {
+            continue;
+        }
+        let mut key: Option<String> = None;
+        for part in split_escaped(&pair, ',') {
+            match (part.split_once('='), &key) {
+                (Some((k, v)), _) if key.is_none() || !k.trim().is_empty() => {
+                    key = Some(k.to_string());
+                    push(k, v, &mut props, &mut warnings)?;
+                }
+                (_, Some(k)) => {
+                    let k = k.clone();
+                    push(&k, &part, &mut props, &mut warnings)?;
+                }
+                (_, None) => {
+                    // The anchor drops an item without '='; so do we, loudly.
+                    warnings.push(format!("'{}' is not key=value: ignored", part.trim()));
+                }
+            }
+        }
+    }
+    Ok((props, warnings))
+}
+
+/// `PLUGIN_SPEC_VARS`: `key1=value1;key2=value2`, used as `${key1}` in the spec file.
+pub fn parse_spec_vars(raw: &str) -> Result<BTreeMap<String, String>, JfrogSpecError> {
+    let mut vars = BTreeMap::new();
+    for item in raw.split(';').filter(|s| !s.trim().is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(JfrogSpecError::Spec(format!(
+                "'{}' is not key=value (the form is key1=value1;key2=value2)",
+                item.trim()
+            )));
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(JfrogSpecError::Spec(format!("'{item}' has no name")));
+        }
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Ok(vars)
+}
+
+/// A file spec value that jf accepts as a boolean: `true`/`false` or the strings.
+fn spec_bool(
+    entry: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    default: bool,
+    i: usize,
+) -> Result<bool, JfrogSpecError> {
+    match entry.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(default),
+        Some(serde_json::Value::String(s)) => match s.trim() {
+            "true" | "TRUE" | "True" | "t" | "1" => Ok(true),
+            "false" | "FALSE" | "False" | "f" | "0" => Ok(false),
+            other => Err(JfrogSpecError::Spec(format!(
+                "files[{i}].{name}: '{other}' is not true or false"
+            ))),
+        },
+        Some(other) => Err(JfrogSpecError::Spec(format!(
+            "files[{i}].{name}: {other} is not true or false"
+        ))),
+    }
+}
+
+/// Fields of an upload file spec entry we read; the others jf knows but we refuse when set.
+const SPEC_FIELDS: &[&str] = &[
+    "pattern",
+    "target",
+    "props",
+    "targetProps",
+    "recursive",
+    "flat",
+    "regexp",
+    "exclusions",
+    "excludePatterns",
+];
+const UNSUPPORTED: &[&str] = &[
+    "ant",
+    "archive",
+    "explode",
+    "symlinks",
+    "include-dirs",
+    "includeDirs",
+];
+
+/// The upload rules of a file spec, which entries set `flat`, and the warnings to log.
+#[derive(Debug, Clone)]
+pub struct FileSpec {
+    /// One rule per `files[]` entry.
+    pub rules: Vec<UploadRule>,
+    /// Entries that set `flat` themselves.
+    pub flat_set: Vec<bool>,
+    /// What to warn about.
+    pub warnings: Vec<String>,
+}
+
+/// Parses the upload part of a JFrog file spec (`{"files": [{"pattern", "target", …}]}`)
+/// after replacing `${var}` with `vars`.
+pub fn parse_file_spec(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<FileSpec, JfrogSpecError> {
+    let mut text = text.to_string();
+    for (k, v) in vars {
+        text = text.replace(&format!("${{{k}}}"), v);
+    }
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| JfrogSpecError::Spec(format!("not a JSON file spec: {e}")))?;
+    let files = doc
+        .get("files")
+        .and_then(|f| f.as_array())
+        .ok_or_else(|| JfrogSpecError::Spec("no \"files\" array".into()))?;
+    if files.is_empty() {
+        return Err(JfrogSpecError::Spec("\"files\" is empty".into()));
+    }
+    let mut spec = FileSpec {
+        rules: Vec::new(),
+        flat_set: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for (i, f) in files.iter().enumerate() {
+        let entry = f
+            .as_object()
+            .ok_or_else(|| JfrogSpecError::Spec(format!("files[{i}] is not an object")))?;
+        let string = |name: &str| -> Result<String, JfrogSpecError> {
+            match entry.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(String::new()),
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(JfrogSpecError::Spec(format!(
+                    "files[{i}].{name}: {other} is not a string"
+                ))),
+            }
+        };
+        for k in entry.keys() {
+            if UNSUPPORTED.contains(&k.as_str()) {
+                if spec_bool(entry, k, false, i).unwrap_or(true) {
+                    return Err(JfrogSpecError::Spec(format!(
+                        "files[{i}].{k} is not supported by longshore-jfrog"
+                    )));
+                }
+            } else if !SPEC_FIELDS.contains(&k.as_str()) {
+                spec.warnings
+                    .push(format!("files[{i}].{k} is not read by an upload: ignored"));
+            }
+        }
+        if let Some(left) = text_var(&string("pattern")?).or(text_var(&string("target")?)) {
+            return Err(JfrogSpecError::Spec(format!(
+                "files[{i}] uses ${{{left}}}, which PLUGIN_SPEC_VARS does not define"
+            )));
+        }
+        let pattern = string("pattern")?;
+        if pattern.trim().is_empty() {
+            return Err(JfrogSpecError::Spec(format!(
+                "files[{i}].pattern is missing"
+            )));
+        }
+        let target = string("target")?;
+        if target.trim().is_empty() {
+            return Err(JfrogSpecError::Spec(format!(
+                "files[{i}].target is missing"
+            )));
+        }
+        let mut props = Vec::new();
+        for name in ["props", "targetProps"] {
+            let (p, w) = parse_props(&string(name)?)
+                .map_err(|e| JfrogSpecError::Spec(format!("files[{i}].{name}: {e}")))?;
+            props.extend(p);
+            spec.warnings
+                .extend(w.into_iter().map(|w| format!("files[{i}].{name}: {w}")));
+        }
+        let mut exclusions = Vec::new();
+        for name in ["exclusions", "excludePatterns"] {
+            match entry.get(name) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::Array(a)) => {
+                    for x in a {
+                        let x = x.as_str().ok_or_else(|| {
+                            JfrogSpecError::Spec(format!("files[{i}].{name}: {x} is not a string"))
+                        })?;
+                        exclusions.push(x.to_string());
+                    }
+                }
+                Some(serde_json::Value::String(s)) => {
+                    exclusions.extend(s.split(';').map(str::to_string));
+                }
+                Some(other) => {
+                    return Err(JfrogSpecError::Spec(format!(
+                        "files[{i}].{name}: {other} is not a list of patterns"
+                    )));
+                }
+            }
+        }
+        spec.flat_set.push(entry.contains_key("flat"));
+        spec.rules.push(UploadRule {
+            pattern,
+            target: target.trim_start_matches('/').to_string(),
+            props,
+            recursive: spec_bool(entry, "recursive", true, i)?,
+            flat: spec_bool(entry, "flat", false, i)?,
+            regexp: spec_bool(entry, "regexp", false, i)?,
+            exclusions,
+        });
+    }
+    Ok(spec)
+}
+
+/// The first `${name}` left in `s`.
+fn text_var(s: &str) -> Option<String> {
+    let start = s.find("${")?;
+    let rest = &s[start + 2..];
+    let end = rest.find('}')?;
+    Some(rest[..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, f.as_bytes()).unwrap();
+        }
+        dir
+    }
+
+    fn keys(rule: &UploadRule, dir: &Path) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = plan(rule, dir)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.shown, p.key))
+            .collect();
+        v.sort();
+        v
+    }
+
+    const TREE: &[&str] = &[
+        "dist/app.zip",
+        "dist/app.txt",
+        "dist/sub/lib.zip",
+        "dist/sub/deep/x.zip",
+        "other/o.zip",
+    ];
+
+    /// §6.2: `*` crosses directories, recursive by default, folder vs exact target, flat vs not.
+    #[test]
+    fn jf_wildcard_and_target_table() {
+        let dir = tree(TREE);
+        let d = dir.path();
+        // (pattern, target, flat, recursive, expected (local, key) pairs)
+        type Row = (
+            &'static str,
+            &'static str,
+            bool,
+            bool,
+            &'static [(&'static str, &'static str)],
+        );
+        let table: &[Row] = &[
+            (
+                "dist/*.zip",
+                "repo/a/",
+                false,
+                true,
+                &[
+                    ("dist/app.zip", "repo/a/dist/app.zip"),
+                    ("dist/sub/deep/x.zip", "repo/a/dist/sub/deep/x.zip"),
+                    ("dist/sub/lib.zip", "repo/a/dist/sub/lib.zip"),
+                ],
+            ),
+            (
+                "dist/*.zip",
+                "repo/a/",
+                true,
+                true,
+                &[
+                    ("dist/app.zip", "repo/a/app.zip"),
+                    ("dist/sub/deep/x.zip", "repo/a/x.zip"),
+                    ("dist/sub/lib.zip", "repo/a/lib.zip"),
+                ],
+            ),
+            (
+                "dist/*.zip",
+                "repo/a/",
+                true,
+                false,
+                &[("dist/app.zip", "repo/a/app.zip")],
+            ),
+            (
+                "./dist/app.zip",
+                "repo/a/",
+                false,
+                true,
+                &[("dist/app.zip", "repo/a/dist/app.zip")],
+            ),
+            (
+                "dist/app.zip",
+                "repo/a/renamed.zip",
+                false,
+                true,
+                &[("dist/app.zip", "repo/a/renamed.zip")],
+            ),
+            (
+                "dist/app.zip",
+                "repo",
+                true,
+                true,
+                &[("dist/app.zip", "repo/app.zip")],
+            ),
+            (
+                "dist/",
+                "repo/b/",
+                false,
+                true,
+                &[
+                    ("dist/app.txt", "repo/b/dist/app.txt"),
+                    ("dist/app.zip", "repo/b/dist/app.zip"),
+                    ("dist/sub/deep/x.zip", "repo/b/dist/sub/deep/x.zip"),
+                    ("dist/sub/lib.zip", "repo/b/dist/sub/lib.zip"),
+                ],
+            ),
+            (
+                "dist/sub",
+                "/repo/b/",
+                true,
+                true,
+                &[
+                    ("dist/sub/deep/x.zip", "repo/b/x.zip"),
+                    ("dist/sub/lib.zip", "repo/b/lib.zip"),
+                ],
+            ),
+            (
+                "*.zip",
+                "repo/",
+                false,
+                true,
+                &[
+                    ("dist/app.zip", "repo/dist/app.zip"),
+                    ("dist/sub/deep/x.zip", "repo/dist/sub/deep/x.zip"),
+                    ("dist/sub/lib.zip", "repo/dist/sub/lib.zip"),
+                    ("other/o.zip", "repo/other/o.zip"),
+                ],
+            ),
+            ("../x/dist/*.txt", "repo/", false, true, &[]),
+        ];
+        // `../x/dist` does not exist: covered by the error test below; skip it here.
+        for (pattern, target, flat, recursive, want) in &table[..table.len() - 1] {
+            let mut rule = UploadRule::new(pattern, target);
+            rule.flat = *flat;
+            rule.recursive = *recursive;
+            let got = keys(&rule, d);
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            assert_eq!(got, want, "{pattern} → {target} flat={flat}");
+        }
+    }
+
+    /// `{1}` placeholders come from parenthesised groups; the target is an exact path.
+    #[test]
+    fn placeholders() {
+        let dir = tree(&[
+            "build/app-1.2.3.jar",
+            "build/lib/util-0.9.jar",
+            "build/x.txt",
+        ]);
+        let rule = UploadRule::new("build/(*)-(*).jar", "libs/{1}/{2}/{1}.jar");
+        assert_eq!(
+            keys(&rule, dir.path()),
+            vec![
+                (
+                    "build/app-1.2.3.jar".into(),
+                    "libs/app/1.2.3/app.jar".into()
+                ),
+                (
+                    "build/lib/util-0.9.jar".into(),
+                    "libs/lib/util/0.9/lib/util.jar".into()
+                ),
+            ]
+        );
+        // A placeholder in a folder target still gets the file name appended.
+        let mut rule = UploadRule::new("build/(*).txt", "docs/{1}/");
+        rule.flat = true;
+        assert_eq!(
+            keys(&rule, dir.path()),
+            vec![("build/x.txt".into(), "docs/x/x.txt".into())]
+        );
+    }
+
+    #[test]
+    fn exclusions_and_regexp() {
+        let dir = tree(TREE);
+        let mut rule = UploadRule::new("dist/*", "r/");
+        rule.flat = true;
+        rule.exclusions = vec!["*.txt".into(), "dist/sub/deep/".into()];
+        assert_eq!(
+            keys(&rule, dir.path()),
+            vec![
+                ("dist/app.zip".into(), "r/app.zip".into()),
+                ("dist/sub/lib.zip".into(), "r/lib.zip".into()),
+            ]
+        );
+        let mut rule = UploadRule::new("dist/(.*)\\.zip", "r/{1}.bin");
+        rule.regexp = true;
+        assert_eq!(
+            keys(&rule, dir.path())[0],
+            ("dist/app.zip".into(), "r/app.bin".into())
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let dir = tree(TREE);
+        let e = plan(&UploadRule::new("nope/*.zip", "r/"), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("path does not exist: nope"), "{e}");
+        let e = plan(&UploadRule::new("dist/(*.zip", "r/"), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("'(' without ')'"), "{e}");
+        let e = plan(&UploadRule::new("dist/*.zip", ""), dir.path()).unwrap_err();
+        assert!(matches!(e, JfrogSpecError::Target { .. }));
+        // Every match to one exact path: refused, both files named.
+        let e = plan_all(&[UploadRule::new("dist/*.zip", "r/one.zip")], dir.path()).unwrap_err();
+        assert!(
+            matches!(&e, JfrogSpecError::Collision { key, .. } if key == "r/one.zip"),
+            "{e}"
+        );
+        // An empty group leaves a folder target: the path is appended, as jf does.
+        let p = plan(&UploadRule::new("dist/app(*).zip", "r/{1}"), dir.path()).unwrap();
+        assert_eq!(p[0].key, "r/dist/app.zip");
+        // `..` cannot climb out of the repository.
+        let e = plan(&UploadRule::new("dist/app.zip", "r/../../x"), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("'..' segment"), "{e}");
+    }
+
+    #[test]
+    fn helpers_match_jf() {
+        assert_eq!(trim_path("a/../b/./c//d"), "a/b/c/d");
+        assert_eq!(clean_path("./a/b/../c/"), "a/c/");
+        assert_eq!(clean_path("/x/../../y"), "/y");
+        assert_eq!(root_path("dist/a/*.zip", false), "dist/a");
+        assert_eq!(root_path("dist/(a)/b", false), "dist");
+        assert_eq!(root_path("*.zip", false), ".");
+        assert_eq!(root_path("/abs/x/*", false), "/abs/x");
+        assert_eq!(normalize_target("repo").unwrap(), "repo/");
+        assert_eq!(normalize_target("/repo/a").unwrap(), "repo/a");
+        let re = wildcard_to_regex("a.b/c+d/*[x]?").unwrap();
+        assert!(re.is_match("a.b/c+d/zz/[x]?"));
+        assert!(!re.is_match("aXb/c+d/zz/[x]?"));
+    }
+
+    /// §6.3: the anchor's forms and the README's, plus JSON.
+    #[test]
+    fn props_table() {
+        let p = |s: &str| parse_props(s).unwrap().0;
+        let kv = |v: &[(&str, &str)]| -> Props {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(p("a=1;b=2"), kv(&[("a", "1"), ("b", "2")]));
+        assert_eq!(p("k=v1,v2"), kv(&[("k", "v1"), ("k", "v2")]));
+        assert_eq!(
+            p("key1=value1,key2=value2"),
+            kv(&[("key1", "value1"), ("key2", "value2")])
+        );
+        assert_eq!(
+            p("key1=123;projectName=ExampleApp"),
+            kv(&[("key1", "123"), ("projectName", "ExampleApp")])
+        );
+        assert_eq!(p(r"k=a\,b;x=1\;2"), kv(&[("k", "a,b"), ("x", "1;2")]));
+        assert_eq!(p("a=1,2,b=3"), kv(&[("a", "1"), ("a", "2"), ("b", "3")]));
+        assert_eq!(p("url=http://x/?q=1"), kv(&[("url", "http://x/?q=1")]));
+        let (props, warnings) = parse_props("a=;b=null;c=\"\";d=ok;junk").unwrap();
+        assert_eq!(props, kv(&[("d", "ok")]));
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert_eq!(
+            p(r#"{"team": "core", "os": ["linux", "darwin"], "n": 3}"#),
+            kv(&[
+                ("n", "3"),
+                ("os", "linux"),
+                ("os", "darwin"),
+                ("team", "core")
+            ])
+        );
+        assert!(parse_props("=v").is_err());
+        assert!(parse_props("{nope").is_err());
+        assert!(parse_props(r#"{"a": {"b": 1}}"#).is_err());
+    }
+
+    #[test]
+    fn file_specs() {
+        let vars = parse_spec_vars("ver=1.2;repo=libs").unwrap();
+        let spec = parse_file_spec(
+            r#"{"files": [
+                {"pattern": "dist/*.zip", "target": "/${repo}/${ver}/", "flat": "true",
+                 "targetProps": "a=1", "exclusions": ["*-tmp.zip"]},
+                {"pattern": "docs/", "target": "${repo}/docs/", "recursive": false, "props": "b=2"}
+            ]}"#,
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(spec.rules.len(), 2);
+        assert_eq!(spec.rules[0].target, "libs/1.2/");
+        assert!(spec.rules[0].flat);
+        assert_eq!(spec.flat_set, vec![true, false]);
+        assert_eq!(spec.rules[0].exclusions, vec!["*-tmp.zip"]);
+        assert!(!spec.rules[1].recursive);
+        assert_eq!(
+            spec.rules[1].props,
+            vec![("b".to_string(), "2".to_string())]
+        );
+        let bad = |s: &str| parse_file_spec(s, &vars).unwrap_err().to_string();
+        assert!(bad("{}").contains("no \"files\""));
+        assert!(bad(r#"{"files":[{"target":"r/"}]}"#).contains("pattern is missing"));
+        assert!(
+            bad(r#"{"files":[{"pattern":"a","target":"r/","explode":"true"}]}"#)
+                .contains("explode is not supported")
+        );
+        assert!(bad(r#"{"files":[{"pattern":"${nope}","target":"r/"}]}"#).contains("${nope}"));
+        assert!(
+            bad(r#"{"files":[{"pattern":"a","target":"r/","flat":"maybe"}]}"#)
+                .contains("not true or false")
+        );
+        assert!(parse_spec_vars("novalue").is_err());
+    }
+}
