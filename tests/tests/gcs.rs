@@ -365,7 +365,7 @@ fn large_file_goes_resumable_and_a_download_round_trips_through_pages() {
     let (emu, bucket) = require_emulator!();
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique("big");
-    let big = noise(20 * 1024 * 1024 + 17, 0x9e3779b97f4a7c15);
+    let big = noise(40 * 1024 * 1024 + 17, 0x9e3779b97f4a7c15);
     std::fs::create_dir_all(dir.path().join("up/nested")).unwrap();
     std::fs::write(dir.path().join("up/big.bin"), &big).unwrap();
     write_files(
@@ -385,7 +385,7 @@ fn large_file_goes_resumable_and_a_download_round_trips_through_pages() {
         ])
         .run();
     run.assert_success();
-    eprintln!("upload of 20 MiB + 3 files: {:?}", started.elapsed());
+    eprintln!("upload of 40 MiB + 3 files: {:?}", started.elapsed());
     assert_eq!(bytes(&emu, &bucket, &format!("{prefix}/big.bin")), big);
 
     // Download through the paging proxy, two objects per page.
