@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use longshore_core::output::{self, FileArtifact};
 use longshore_core::upload::gcs::Gcs;
 use longshore_core::upload::keys::safe_local_path;
-use longshore_core::upload::transfer::{self, Destination as _, Summary, TransferOptions};
+use longshore_core::upload::transfer::{self, Destination as _, TransferOptions};
 use tracing::info;
 
 use crate::config::{Config, Mode};
@@ -77,7 +76,11 @@ async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
             };
             let items = items.into_iter().map(|(i, _)| i).collect();
             let s = transfer::upload(dest.clone(), items, &opts).await;
-            outputs(&cfg.artifact_file, &cfg.drone_output, &s, |k| dest.url(k))?;
+            s.write_outputs(
+                cfg.artifact_file.as_deref(),
+                cfg.drone_output.as_deref(),
+                |k| dest.url(k),
+            )?;
             (s, dest.describe())
         }
         Mode::Download { prefix, dir } => {
@@ -94,47 +97,5 @@ async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
     for line in summary.lines(&described) {
         info!("summary: {line}");
     }
-    match summary.failed.first() {
-        None => Ok(()),
-        Some(first) => Err(format!(
-            "{} of {} objects failed (first: {first})",
-            summary.failed.len(),
-            summary.failed.len() + summary.uploaded.len() + summary.skipped.len()
-        )
-        .into()),
-    }
-}
-
-fn outputs(
-    artifact_file: &Option<String>,
-    drone_output: &Option<String>,
-    s: &Summary,
-    url: impl Fn(&str) -> String,
-) -> Result<(), longshore_core::Error> {
-    if let Some(path) = artifact_file {
-        let files: Vec<FileArtifact> = s
-            .uploaded
-            .iter()
-            .chain(&s.skipped)
-            .map(|k| FileArtifact {
-                name: k.clone(),
-                url: url(k),
-            })
-            .collect();
-        output::write_file_artifact(path, &files)?;
-    }
-    if let Some(path) = drone_output {
-        let urls: Vec<String> = s.uploaded.iter().map(|k| url(k)).collect();
-        output::write_drone_output(
-            path,
-            &[
-                ("uploaded_count", s.uploaded.len().to_string()),
-                ("skipped_count", s.skipped.len().to_string()),
-                ("failed_count", s.failed.len().to_string()),
-                ("uploaded_bytes", s.bytes.to_string()),
-                ("urls", urls.join(",")),
-            ],
-        )?;
-    }
-    Ok(())
+    summary.verdict().map_err(Into::into)
 }

@@ -164,6 +164,58 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// Writes what every upload plugin leaves for the runner: the `fileUpload/v1` artifact file
+    /// (one entry per object that is in place, uploaded or unchanged) and the `DRONE_OUTPUT`
+    /// counts and URLs.
+    pub fn write_outputs(
+        &self,
+        artifact_file: Option<&str>,
+        drone_output: Option<&str>,
+        url: impl Fn(&str) -> String,
+    ) -> Result<(), crate::Error> {
+        use crate::output::{self, FileArtifact};
+        if let Some(path) = artifact_file {
+            let files: Vec<FileArtifact> = self
+                .uploaded
+                .iter()
+                .chain(&self.skipped)
+                .map(|k| FileArtifact {
+                    name: k.clone(),
+                    url: url(k),
+                })
+                .collect();
+            output::write_file_artifact(path, &files)?;
+        }
+        if let Some(path) = drone_output {
+            let urls: Vec<String> = self.uploaded.iter().map(|k| url(k)).collect();
+            output::write_drone_output(
+                path,
+                &[
+                    ("uploaded_count", self.uploaded.len().to_string()),
+                    ("skipped_count", self.skipped.len().to_string()),
+                    ("failed_count", self.failed.len().to_string()),
+                    ("uploaded_bytes", self.bytes.to_string()),
+                    ("urls", urls.join(",")),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The step's verdict: an error naming how many objects failed and the first failure.
+    pub fn verdict(&self) -> Result<(), String> {
+        match self.failed.first() {
+            None => Ok(()),
+            Some(first) => Err(format!(
+                "{} of {} objects failed (first: {first})",
+                self.failed.len(),
+                self.failed.len() + self.uploaded.len() + self.skipped.len()
+            )),
+        }
+    }
+}
+
 /// SHA-256 of a file, hex, streamed.
 pub async fn sha256_file(path: &Path) -> std::io::Result<String> {
     let path = path.to_path_buf();
