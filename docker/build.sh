@@ -4,17 +4,23 @@
 # then packed: upload plugins FROM scratch with the CA bundle, image
 # plugins on a dind base (BASE, default the official docker:*-dind image).
 #
-#   docker/build.sh [--base IMAGE] [--tag-prefix longshore/] [PLUGIN ...]
+#   docker/build.sh [--base IMAGE] [--tag-prefix longshore/] [--prebuilt] [PLUGIN ...]
+#
+# --prebuilt packs the binaries already in target/x86_64-unknown-linux-gnu/release without
+# compiling: tests/scripts/test.sh builds the whole workspace there once (one feature set for all,
+# so each binary is about 1 MB larger than its own `-p` build) and tests the images it packs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=x86_64-unknown-linux-gnu
 BASE=docker:28.1.1-dind
 PREFIX=longshore/
+PREBUILT=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --base) BASE=$2; shift 2 ;;
         --tag-prefix) PREFIX=$2; shift 2 ;;
+        --prebuilt) PREBUILT=true; shift ;;
         -*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -37,9 +43,11 @@ REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # glibc 2.36 resolves /etc/hosts and DNS in a static binary without NSS modules (checked in an
 # empty image).
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
-for p in "${PLUGINS[@]}"; do
-    cargo build --release --locked --target "$TARGET" -p "longshore-$p"
-done
+if [ "$PREBUILT" = false ]; then
+    for p in "${PLUGINS[@]}"; do
+        cargo build --release --locked --target "$TARGET" -p "longshore-$p"
+    done
+fi
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Owns: the README's first command — the main job on local defaults. Starts the local services,
-# builds the plugins, then builds an image from tests/fixtures/quickstart with longshore-docker
+# builds the plugins (the same one build as the tests), then builds an image from tests/fixtures/quickstart with longshore-docker
 # and pushes it to the local registry, printing what landed. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,10 @@ STATE=${LONGSHORE_STATE:-/tmp/longshore-services}
 # shellcheck disable=SC1091
 . "$STATE/env"
 
-cargo build --workspace --locked
+# shellcheck source=build.sh
+. tests/scripts/build.sh
+cargo build "${CARGO_BUILD_ARGS[@]}"
+BIN="$PWD/$BIN_DIR"
 
 out=$(mktemp -d)
 echo "== longshore-docker: build tests/fixtures/quickstart and push to $LONGSHORE_REGISTRY_PLAIN/longshore/quickstart"
@@ -26,7 +29,7 @@ echo "== longshore-docker: build tests/fixtures/quickstart and push to $LONGSHOR
     PLUGIN_BUILD_ARGS="BASE=$LONGSHORE_BASE_IMAGE" \
     PLUGIN_ARTIFACT_FILE="$out/artifact.json" \
     DRONE_OUTPUT="$out/output.env" \
-    ../../../target/debug/longshore-docker
+    "$BIN/longshore-docker"
 )
 echo "== DRONE_OUTPUT ($out/output.env)"
 cat "$out/output.env"
@@ -45,7 +48,7 @@ env -i PATH="$PATH" HOME="$HOME" \
   PLUGIN_SOURCE=tests/fixtures/quickstart \
   PLUGIN_STRIP_PREFIX=tests/fixtures/ \
   PLUGIN_ARTIFACT_FILE="$out/files.json" \
-  target/debug/longshore-s3
+  "$BIN/longshore-s3"
 echo "== artifact file ($out/files.json)"
 cat "$out/files.json"
 echo

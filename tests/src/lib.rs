@@ -121,7 +121,8 @@ macro_rules! require_services {
     };
 }
 
-/// Path of a plugin binary, built by `cargo build --workspace` in the same profile as the tests.
+/// Path of a plugin binary, built in the same profile and target as the tests
+/// (`tests/scripts/build.sh`, or `cargo build --workspace` for a plain `cargo test`).
 pub fn plugin_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/longshore-<name>
@@ -129,7 +130,7 @@ pub fn plugin_bin(name: &str) -> PathBuf {
     let bin = dir.join(format!("longshore-{name}"));
     assert!(
         bin.is_file(),
-        "{} is missing: run `cargo build --workspace` before the tests",
+        "{} is missing: build the workspace in the tests' profile first (tests/scripts/build.sh)",
         bin.display()
     );
     bin
