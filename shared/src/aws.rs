@@ -12,6 +12,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use tracing::info;
 
 use crate::secret::Secret;
+use crate::settings::SettingsError;
 
 /// The credential settings of an AWS plugin, validated.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +37,81 @@ pub struct AwsAuth {
     pub user_role_arn: String,
     /// External id of the second hop.
     pub user_role_external_id: String,
+    /// Extra trust anchors from `AWS_CA_BUNDLE`, checked by [`ca_bundle`].
+    pub ca_bundle: Option<CaBundle>,
+}
+
+/// The CA certificates of `AWS_CA_BUNDLE` (the variable the AWS CLI and the other SDKs read, and
+/// which the Rust SDK ignores), trusted beside the system roots by every AWS call we make.
+#[derive(Debug, Clone)]
+pub struct CaBundle {
+    pem: Vec<u8>,
+}
+
+/// Reads and checks `AWS_CA_BUNDLE` (unset or empty: `None`). A file that cannot be read or
+/// holds no usable CA certificate is refused here, before any network call, naming the
+/// variable: the SDK would panic on it at the first connection.
+pub fn ca_bundle(env: &crate::settings::Env) -> Result<Option<CaBundle>, SettingsError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    const VAR: &str = "AWS_CA_BUNDLE";
+    let Some(path) = env.get(VAR).map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| SettingsError::invalid(VAR, format!("cannot read {path}: {e}")))?;
+    let ders = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SettingsError::invalid(VAR, format!("{path} is not valid PEM: {e:?}")))?;
+    if ders.is_empty() {
+        return Err(SettingsError::invalid(
+            VAR,
+            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        ));
+    }
+    // The SDK's client adds each one to a rustls root store and panics on a refusal.
+    let mut roots = rustls::RootCertStore::empty();
+    for der in ders {
+        roots.add(der).map_err(|e| {
+            SettingsError::invalid(VAR, format!("{path}: a certificate is not usable: {e}"))
+        })?;
+    }
+    info!(
+        "{VAR}: {} CA certificate(s) from {path} trusted beside the system roots",
+        roots.len()
+    );
+    Ok(Some(CaBundle { pem }))
+}
+
+/// The SDK's default HTTPS client (rustls with aws-lc, the system roots, proxies from the
+/// environment), with the bundle's certificates as extra trust anchors. Plain-HTTP endpoints
+/// are unaffected.
+fn https_client(bundle: &CaBundle) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    let trust = TrustStore::default()
+        .with_native_roots(true)
+        .with_pem_certificate(bundle.pem.clone());
+    let context = TlsContext::builder().with_trust_store(trust).build();
+    // `build` only fails on invalid server names, and none is given; fall back to the
+    // defaults rather than panic.
+    let context = context.unwrap_or_default();
+    // The same construction as the SDK's default client (aws-smithy-runtime), which
+    // `build_https` does not reproduce: it drops the proxy settings.
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut b = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context.clone());
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
 }
 
 /// A failure to obtain credentials.
@@ -48,6 +124,10 @@ pub struct AwsError(pub String);
 pub async fn sdk_config(a: &AwsAuth) -> Result<SdkConfig, AwsError> {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).region(Region::new(a.region.clone()));
+    if let Some(bundle) = &a.ca_bundle {
+        // On the loader, so STS (assume role, web identity) trusts it too.
+        loader = loader.http_client(https_client(bundle));
+    }
     let mut source = "the default AWS chain (env, profile, web identity, container, IMDS)";
     if !a.access_key.is_empty() && !a.secret_key.is_empty() {
         let token = (!a.session_token.is_empty()).then(|| a.session_token.expose().to_string());

@@ -78,6 +78,25 @@ pub enum GcpError {
     /// A local step (signing, reading the subject token file) failed.
     #[error("{0}")]
     Local(String),
+    /// One of the above, naming the credential setting it came from (so the one line says what
+    /// to fix).
+    #[error("{inner} (credentials: {credentials})")]
+    Named {
+        /// The failure.
+        inner: Box<GcpError>,
+        /// Which setting or source, e.g. `the service account key in PLUGIN_TOKEN`.
+        credentials: String,
+    },
+}
+
+impl GcpError {
+    /// This failure, naming the credentials it came from.
+    pub(crate) fn named(self, credentials: &str) -> GcpError {
+        GcpError::Named {
+            inner: Box::new(self),
+            credentials: credentials.to_string(),
+        }
+    }
 }
 
 /// A credentials JSON that mints access tokens.
@@ -398,7 +417,9 @@ pub(crate) fn http() -> Result<reqwest::Client, GcpError> {
 }
 
 /// Sends a request (rebuilt per attempt), retrying 5xx / 429 and, when `retry_unreachable`,
-/// connection failures and timeouts: 3 attempts, 0.5 s then 1 s apart. Returns the JSON body.
+/// connection failures, resets, cut answers and timeouts: 3 attempts, about 0.5 s then 1 s
+/// apart (with jitter, so parallel steps do not retry in step). A 4xx is final at once: a
+/// refused credential does not get better by asking again. Returns the JSON body.
 pub(crate) async fn send(
     what: &'static str,
     url: &str,
@@ -406,6 +427,17 @@ pub(crate) async fn send(
     req: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, GcpError> {
     const ATTEMPTS: u32 = 3;
+    let pause =
+        |attempt: u32| Duration::from_millis(500 * u64::from(attempt) + rand::random_range(0..250));
+    let unreachable = |e: &reqwest::Error| GcpError::Unreachable {
+        what,
+        url: url.into(),
+        reason: crate::error::one_line(e),
+    };
+    // A token request carries no state: resending it after a reset or a cut answer is safe.
+    let transient = |e: &reqwest::Error| {
+        retry_unreachable && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
+    };
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -413,29 +445,32 @@ pub(crate) async fn send(
         let resp = match req().send().await {
             Ok(r) => r,
             Err(e) => {
-                if retry_unreachable && !last && (e.is_connect() || e.is_timeout()) {
-                    warn!("{what}: {e}; retrying");
-                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                if !last && transient(&e) {
+                    warn!("{what}: {}; retrying", crate::error::one_line(&e));
+                    tokio::time::sleep(pause(attempt)).await;
                     continue;
                 }
-                return Err(GcpError::Unreachable {
-                    what,
-                    url: url.into(),
-                    reason: crate::error::one_line(&e),
-                });
+                return Err(unreachable(&e));
             }
         };
         let status = resp.status();
         if (status.is_server_error() || status.as_u16() == 429) && !last {
             warn!("{what} answered HTTP {}; retrying", status.as_u16());
-            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            tokio::time::sleep(pause(attempt)).await;
             continue;
         }
-        let body = resp.text().await.map_err(|e| GcpError::Unreachable {
-            what,
-            url: url.into(),
-            reason: crate::error::one_line(&e),
-        })?;
+        let body = match resp.text().await {
+            Ok(b) => b,
+            Err(e) => {
+                // An answer cut short (reported as a decode error): ask again.
+                if !last && retry_unreachable {
+                    warn!("{what}: {}; retrying", crate::error::one_line(&e));
+                    tokio::time::sleep(pause(attempt)).await;
+                    continue;
+                }
+                return Err(unreachable(&e));
+            }
+        };
         if !status.is_success() {
             let mut body = body.split_whitespace().collect::<Vec<_>>().join(" ");
             if body.len() > 300 {

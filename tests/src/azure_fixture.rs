@@ -90,6 +90,8 @@ pub struct AzureFixture {
     /// `http://127.0.0.1:<port>/msi/token`: `IDENTITY_ENDPOINT`.
     pub identity_endpoint: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// Per server (`aad`, `acr`, `msi`): the next `n` token requests are answered `status`.
+    failing: Arc<Mutex<BTreeMap<&'static str, (u32, u16)>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -100,6 +102,7 @@ struct State {
     upstream: String,
     client: reqwest::Client,
     received: Arc<Mutex<Vec<Received>>>,
+    failing: Arc<Mutex<BTreeMap<&'static str, (u32, u16)>>>,
 }
 
 impl AzureFixture {
@@ -119,6 +122,7 @@ impl AzureFixture {
             .build()
             .expect("proxy client");
         let received = Arc::new(Mutex::new(Vec::new()));
+        let failing = Arc::new(Mutex::new(BTreeMap::new()));
         let (aad, acr, msi) = runtime.block_on(async {
             let bind = || async {
                 tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -136,6 +140,7 @@ impl AzureFixture {
             upstream: upstream.to_string(),
             client,
             received: received.clone(),
+            failing: failing.clone(),
         });
         runtime.spawn(serve(aad, Some(acceptor.clone()), state.clone(), "aad"));
         runtime.spawn(serve(acr, Some(acceptor), state.clone(), "acr"));
@@ -145,8 +150,19 @@ impl AzureFixture {
             registry: acr_addr.to_string(),
             identity_endpoint: format!("http://{msi_addr}/msi/token"),
             received,
+            failing,
             _runtime: runtime,
         }
+    }
+
+    /// Answers the next `n` token requests of `server` (`aad`, `acr` for the exchange, `msi`)
+    /// with `status` and an Azure-shaped error, whatever they carry; proxied registry calls are
+    /// not counted. A 5xx / 429 is an outage the client should ride out, a 400 / 401 a refusal.
+    pub fn fail_next(&self, server: &'static str, n: u32, status: u16) {
+        self.failing
+            .lock()
+            .expect("lock")
+            .insert(server, (n, status));
     }
 
     /// Everything received so far, proxied registry calls excluded.
@@ -262,10 +278,21 @@ async fn handle(state: &State, server: &'static str, req: Request<Incoming>) -> 
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let (status, rsp) = match server {
-        "aad" => aad(state, &method, &path, &headers, &form),
-        "acr" => acr(state, &method, &path, &headers, &form),
-        _ => msi(state, &method, &path, &headers, &query),
+    let injected = {
+        let mut failing = state.failing.lock().expect("lock");
+        match failing.get_mut(server) {
+            Some((n, status)) if *n > 0 => {
+                *n -= 1;
+                Some(*status)
+            }
+            _ => None,
+        }
+    };
+    let (status, rsp) = match (injected, server) {
+        (Some(status), _) => (status, reject(status, &format!("injected HTTP {status}"))),
+        (None, "aad") => aad(state, &method, &path, &headers, &form),
+        (None, "acr") => acr(state, &method, &path, &headers, &form),
+        (None, _) => msi(state, &method, &path, &headers, &query),
     };
     let mut recorded = if server == "msi" { query } else { form };
     // Secrets stay out of test failure output: record only whether they were right.

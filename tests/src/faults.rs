@@ -30,6 +30,9 @@ pub enum Fault {
     Stall,
     /// Forward, but cut the response body short (with the full Content-Length announced).
     Truncate,
+    /// Answer this status (e.g. a permanent 400 / 401 / 403) without forwarding. Not in
+    /// [`ALL_FAULTS`]: a refusal is not a transient fault.
+    Status(u16),
 }
 
 /// All the faults, for "any fault".
@@ -58,6 +61,8 @@ struct Shared {
     stall: Duration,
     /// Only requests whose first line contains this are faulted (empty: all).
     only: Mutex<String>,
+    /// Faults forced on the next requests (those `only` lets through), before any random one.
+    forced: Mutex<(u64, Option<Fault>)>,
     stats: Stats,
     stop: AtomicBool,
 }
@@ -81,6 +86,7 @@ impl FaultProxy {
             rng: Mutex::new(seed | 1),
             stall: Duration::from_secs(3),
             only: Mutex::new(String::new()),
+            forced: Mutex::new((0, None)),
             stats: Stats::default(),
             stop: AtomicBool::new(false),
         });
@@ -114,6 +120,12 @@ impl FaultProxy {
         *self.shared.only.lock().expect("only") = needle.to_string();
     }
 
+    /// Faults exactly the next `n` requests (that [`FaultProxy::only`] lets through) with
+    /// `fault`, whatever the fraction: "the first two token requests fail, the third works".
+    pub fn fail_next(&self, n: u64, fault: Fault) {
+        *self.shared.forced.lock().expect("forced") = (n, Some(fault));
+    }
+
     /// (requests seen, requests faulted).
     pub fn stats(&self) -> (u64, u64) {
         (
@@ -138,6 +150,13 @@ fn next_fault(s: &Shared, request_line: &str) -> Option<Fault> {
     let only = s.only.lock().expect("only").clone();
     if !only.is_empty() && !request_line.contains(&only) {
         return None;
+    }
+    {
+        let mut forced = s.forced.lock().expect("forced");
+        if forced.0 > 0 {
+            forced.0 -= 1;
+            return forced.1;
+        }
     }
     let mut x = s.rng.lock().expect("rng");
     // xorshift64*: reproducible from the seed, good enough to spread faults.
@@ -274,6 +293,9 @@ fn serve(client: TcpStream, s: &Shared) -> std::io::Result<()> {
             }
             Some(Fault::Status429) => {
                 return client_w.write_all(&status_response(429, "Too Many Requests"));
+            }
+            Some(Fault::Status(code)) => {
+                return client_w.write_all(&status_response(code, "Injected Refusal"));
             }
             Some(Fault::ResetBeforeResponse) => return client_w.shutdown(Shutdown::Both),
             Some(Fault::Stall) => {

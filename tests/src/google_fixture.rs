@@ -75,6 +75,8 @@ pub struct Fixture {
     /// `127.0.0.1:<port>`.
     pub addr: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// `(n, status)`: the next `n` requests are answered `status` (see [`Fixture::fail_next`]).
+    failing: Arc<Mutex<(u32, u16)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -89,7 +91,13 @@ impl Fixture {
             .to_string();
         let base = format!("http://{addr}");
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (srv, rec, b) = (server.clone(), received.clone(), base.clone());
+        let failing = Arc::new(Mutex::new((0u32, 0u16)));
+        let (srv, rec, b, fail) = (
+            server.clone(),
+            received.clone(),
+            base.clone(),
+            failing.clone(),
+        );
         let thread = std::thread::spawn(move || {
             for mut req in srv.incoming_requests() {
                 let mut body = String::new();
@@ -111,18 +119,28 @@ impl Fixture {
                     body,
                     status: 0,
                 };
-                let (status, answer) = match handle(&role, &b, &got) {
-                    Ok(json) => (200, json),
-                    Err((status, msg)) => {
-                        eprintln!(
-                            "google fixture {b}: refusing {} {}: {msg}",
-                            got.method, got.path
-                        );
-                        (
-                            status,
-                            serde_json::json!({"error": "invalid_request", "error_description": format!("longshore fixture: {msg}")}),
-                        )
-                    }
+                let injected = {
+                    let mut f = fail.lock().unwrap();
+                    (f.0 > 0).then(|| {
+                        f.0 -= 1;
+                        f.1
+                    })
+                };
+                let (status, answer) = match injected {
+                    Some(status) => (status, injected_error(status)),
+                    None => match handle(&role, &b, &got) {
+                        Ok(json) => (200, json),
+                        Err((status, msg)) => {
+                            eprintln!(
+                                "google fixture {b}: refusing {} {}: {msg}",
+                                got.method, got.path
+                            );
+                            (
+                                status,
+                                serde_json::json!({"error": "invalid_request", "error_description": format!("longshore fixture: {msg}")}),
+                            )
+                        }
+                    },
                 };
                 got.status = status;
                 rec.lock().unwrap().push(got);
@@ -140,6 +158,7 @@ impl Fixture {
             base,
             addr,
             received,
+            failing,
             thread: Some(thread),
         }
     }
@@ -147,6 +166,31 @@ impl Fixture {
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Answers the next `n` requests with `status` (whatever they carry), as Google's endpoints
+    /// do: a 5xx / 429 is a transient outage, a 400 `invalid_grant` / 401 a refusal. They are
+    /// recorded with that status.
+    pub fn fail_next(&self, n: u32, status: u16) {
+        *self.failing.lock().unwrap() = (n, status);
+    }
+}
+
+/// The error body Google's token endpoints send for `status`.
+fn injected_error(status: u16) -> serde_json::Value {
+    match status {
+        400 => {
+            serde_json::json!({"error": "invalid_grant", "error_description": "longshore fixture: injected invalid_grant"})
+        }
+        401 => {
+            serde_json::json!({"error": "unauthorized_client", "error_description": "longshore fixture: injected 401"})
+        }
+        429 => {
+            serde_json::json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "longshore fixture: injected rate limit"}})
+        }
+        _ => {
+            serde_json::json!({"error": {"code": status, "status": "UNAVAILABLE", "message": format!("longshore fixture: injected {status}")}})
+        }
     }
 }
 

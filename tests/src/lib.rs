@@ -17,6 +17,7 @@ pub mod faults;
 pub mod google_fixture;
 pub mod leaks;
 pub mod nexus_fixture;
+pub mod tls;
 
 /// Where the local services listen.
 #[derive(Debug, Clone)]

@@ -636,13 +636,16 @@ fn jfrog_image_uploads_as_a_pipeline_step() {
     let fx = Artifactory::start(&["libs"]);
     let ws = tempfile::tempdir().unwrap();
     write_files(ws.path(), &[("dist/app-1.0.zip", "zip bytes")]);
+    // By name, not address: the static binary in an image with no NSS modules and no libc
+    // must still resolve it (from the /etc/hosts docker gives the container).
+    let url = fx.url().replace("127.0.0.1", "localhost");
     let run = step(
         &s,
         "jfrog",
         ws.path(),
         &[],
         &[
-            ("PLUGIN_URL", &fx.url()),
+            ("PLUGIN_URL", &url),
             ("PLUGIN_ACCESS_TOKEN", TOKEN),
             ("PLUGIN_SOURCE", "dist/*.zip"),
             ("PLUGIN_TARGET", "libs/releases/"),

@@ -929,3 +929,326 @@ fn acr_leaks_no_secret() {
     );
     found.assert_none();
 }
+
+// --- gcs --------------------------------------------------------------------------------------
+
+#[test]
+fn gcs_leaks_no_secret() {
+    let s = require_services!();
+    if s.gcs_emulator.is_empty() {
+        let msg = "LONGSHORE_GCS_EMULATOR is missing: run tests/scripts/services-up.sh";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    }
+    let mut found = Findings::default();
+    let dir = tempfile::tempdir().unwrap();
+    // A `.js` file is gzipped through a temporary file: it must be gone after the step too.
+    write_files(
+        dir.path(),
+        &[
+            ("up/a.txt", "gcs leak check"),
+            ("up/b/app.js", "let x = 1;\n"),
+        ],
+    );
+    let gcs = |target: &str| {
+        Plugin::new("gcs", dir.path())
+            .env("PLUGIN_ENDPOINT", &s.gcs_emulator)
+            .env("PLUGIN_SOURCE", "up")
+            .env("PLUGIN_GZIP", "js")
+            .env(
+                "PLUGIN_TARGET",
+                format!("{}/{}/", s.gcs_bucket, unique(target)),
+            )
+    };
+
+    // 1. A service-account JSON key (base64, as PLUGIN_JSON_KEY): the JWT-bearer grant at the
+    //    key's token_uri, then uploads with the access token.
+    let key = test_key();
+    let oauth = Fixture::start(Role::OAuth {
+        public_pem: key.public_pem.clone(),
+        email: EMAIL.into(),
+    });
+    let json = service_account_json(&key, EMAIL, &format!("{}/token", oauth.base));
+    let b64 = STANDARD.encode(&json);
+    let key_id = "0123456789abcdef0123456789abcdef01234567";
+    assert!(json.contains(key_id), "the fixture key changed its id");
+    let secrets = [
+        ("JSON key", json.as_str()),
+        ("JSON key base64", b64.as_str()),
+        ("private key", key.private_pem.as_str()),
+        ("private key id", key_id),
+        ("access token", ACCESS_TOKEN),
+    ];
+    let c = check(
+        gcs("leaks-gcs-key")
+            .env("PLUGIN_JSON_KEY", &b64)
+            .env("PLUGIN_ARTIFACT_FILE", "artifact.json")
+            .env("DRONE_OUTPUT", dir.path().join("out.env")),
+        &secrets,
+        dir.path(),
+    );
+    assert_succeeded(&c, "gcs json key");
+    let got = oauth.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    // The signed assertion is a bearer credential for an hour: never shown either.
+    let assertion = got[0].form["assertion"].clone();
+    found.add(
+        "gcs: JSON key, upload",
+        &Needles::new(&[("JWT assertion", &assertion)])
+            .find(c.run.output().as_bytes())
+            .into_iter()
+            .map(|h| format!("output: {h}"))
+            .collect::<Vec<_>>(),
+    );
+    found.run("gcs: JSON key, upload", &c);
+
+    // 2. A key the token endpoint does not know (PLUGIN_TOKEN, raw JSON): refused.
+    let wrong = test_key();
+    let wrong_json = service_account_json(&wrong, EMAIL, &format!("{}/token", oauth.base));
+    let c = check(
+        gcs("leaks-gcs-wrong").env("PLUGIN_TOKEN", &wrong_json),
+        &[
+            ("refused JSON key", wrong_json.as_str()),
+            ("refused private key", wrong.private_pem.as_str()),
+            ("private key id", key_id),
+        ],
+        dir.path(),
+    );
+    assert_failed(&c, "gcs refused key");
+    found.run("gcs: JSON key refused by the token endpoint", &c);
+
+    // 3. Workload identity federation: OIDC token → STS → IAM → access token.
+    let oidc = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJnY3MtbGVha3MifQ.Z2NzLW9pZGMtbGVhaw";
+    let sts = Fixture::start(Role::Sts {
+        subject_token: oidc.into(),
+        audience: federation("123456789012", "ci-pool", "harness"),
+    });
+    let iam = Fixture::start(Role::Iam {
+        email: EMAIL.into(),
+    });
+    let federated = |p: Plugin, sts_base: &str| {
+        p.env("PLUGIN_OIDC_TOKEN_ID", oidc)
+            .env("PLUGIN_PROJECT_NUMBER", "123456789012")
+            .env("PLUGIN_POOL_ID", "ci-pool")
+            .env("PLUGIN_PROVIDER_ID", "harness")
+            .env("PLUGIN_SERVICE_ACCOUNT_EMAIL", EMAIL)
+            .env("PLUGIN_STS_ENDPOINT", sts_base)
+            .env("PLUGIN_IAM_ENDPOINT", &iam.base)
+    };
+    let secrets = [
+        ("OIDC token", oidc),
+        ("federated token", FEDERATED_TOKEN),
+        ("access token", ACCESS_TOKEN),
+    ];
+    let c = check(
+        federated(gcs("leaks-gcs-wif"), &sts.base),
+        &secrets,
+        dir.path(),
+    );
+    assert_succeeded(&c, "gcs federation");
+    assert_eq!(iam.received().len(), 1);
+    found.run("gcs: workload identity federation, upload", &c);
+
+    // 4. The same with STS unreachable: the OIDC token must not show in the error.
+    let closed = format!("http://{}", longshore_tests::google_fixture::closed_port());
+    let c = check(
+        federated(gcs("leaks-gcs-down"), &closed),
+        &secrets,
+        dir.path(),
+    );
+    assert_failed(&c, "gcs STS unreachable");
+    found.run("gcs: workload identity federation, STS unreachable", &c);
+    found.assert_none();
+}
+
+// --- jfrog ------------------------------------------------------------------------------------
+
+#[test]
+fn jfrog_leaks_no_secret() {
+    use longshore_tests::artifactory_fixture::{API_KEY, Artifactory, PASSWORD, TOKEN, USER};
+    let mut found = Findings::default();
+    let fx = Artifactory::start(&["libs"]);
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("dist/a.zip", "jfrog leak a"),
+            ("dist/b.txt", "jfrog leak b"),
+        ],
+    );
+    let password_login = login(USER, PASSWORD);
+    let token_login = login(USER, TOKEN);
+    let secrets = [
+        ("Artifactory password", PASSWORD),
+        ("Artifactory access token", TOKEN),
+        ("Artifactory API key", API_KEY),
+        ("Artifactory password login", password_login.as_str()),
+        ("Artifactory token login", token_login.as_str()),
+    ];
+    let jfrog = |url: &str, target: &str| {
+        Plugin::new("jfrog", dir.path())
+            .env("PLUGIN_URL", url)
+            .env("PLUGIN_SOURCE", "dist/*")
+            .env("PLUGIN_TARGET", format!("libs/{target}/"))
+    };
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        (
+            "user + password, build info",
+            &[
+                ("PLUGIN_USERNAME", USER),
+                ("PLUGIN_PASSWORD", PASSWORD),
+                ("PLUGIN_BUILD_NAME", "leaks"),
+                ("PLUGIN_BUILD_NUMBER", "7"),
+            ],
+        ),
+        (
+            "user + token as password",
+            &[("PLUGIN_USERNAME", USER), ("PLUGIN_PASSWORD", TOKEN)],
+        ),
+        ("access token", &[("PLUGIN_ACCESS_TOKEN", TOKEN)]),
+        ("API key", &[("PLUGIN_API_KEY", API_KEY)]),
+    ];
+    for (i, (what, vars)) in cases.iter().enumerate() {
+        let c = check(
+            jfrog(&fx.url(), &format!("ok{i}"))
+                .envs(vars.iter().copied())
+                .env("PLUGIN_ARTIFACT_FILE", "artifact.json")
+                .env("DRONE_OUTPUT", dir.path().join("out.env")),
+            &secrets,
+            dir.path(),
+        );
+        assert_succeeded(&c, what);
+        assert!(fx.artifact(&format!("libs/ok{i}/dist/a.zip")).is_some());
+        found.run(&format!("jfrog: {what}"), &c);
+    }
+
+    // Refused: a wrong password, a wrong token (401 from the fixture).
+    let wrong = "jfrog-wrong-password-3e8d1a";
+    let wrong_login = login(USER, wrong);
+    let wrong_token = "jfrog-wrong-token-91c4b7";
+    for (what, vars) in [
+        (
+            "wrong password",
+            vec![("PLUGIN_USERNAME", USER), ("PLUGIN_PASSWORD", wrong)],
+        ),
+        (
+            "wrong access token",
+            vec![("PLUGIN_ACCESS_TOKEN", wrong_token)],
+        ),
+    ] {
+        let c = check(
+            jfrog(&fx.url(), "refused").envs(vars),
+            &[
+                ("wrong password", wrong),
+                ("wrong password login", wrong_login.as_str()),
+                ("wrong token", wrong_token),
+            ],
+            dir.path(),
+        );
+        assert_failed(&c, what);
+        found.run(&format!("jfrog: {what}"), &c);
+    }
+
+    // Unreachable server, with the real token.
+    let closed = format!(
+        "http://{}/artifactory/",
+        longshore_tests::google_fixture::closed_port()
+    );
+    let c = check(
+        jfrog(&closed, "down")
+            .env("PLUGIN_ACCESS_TOKEN", TOKEN)
+            .env("PLUGIN_RETRIES", "1"),
+        &secrets,
+        dir.path(),
+    );
+    assert_failed(&c, "jfrog unreachable");
+    found.run("jfrog: server unreachable", &c);
+    found.assert_none();
+}
+
+// --- nexus ------------------------------------------------------------------------------------
+
+#[test]
+fn nexus_leaks_no_secret() {
+    use longshore_tests::nexus_fixture::{Fixture as Nexus, Options};
+    let mut found = Findings::default();
+    let password = "Nx+Leak/Password~c0ffee-42";
+    let fx = Nexus::start(Options {
+        password: password.into(),
+        ..Options::nexus3()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("dist/a.txt", "nexus leak a"),
+            ("dist/b.bin", "nexus leak b"),
+        ],
+    );
+    let nexus_login = login("admin", password);
+    let secrets = [
+        ("Nexus password", password),
+        ("Nexus login", nexus_login.as_str()),
+    ];
+    let nexus = |url: &str, pw: &str| {
+        Plugin::new("nexus", dir.path())
+            .env("PLUGIN_SERVER_URL", url)
+            .env("PLUGIN_USERNAME", "admin")
+            .env("PLUGIN_PASSWORD", pw)
+    };
+    let raw = |p: Plugin| {
+        p.env("PLUGIN_REPOSITORY", "raw-hosted")
+            .env("PLUGIN_FORMAT", "raw")
+            .env("PLUGIN_SOURCE", "dist/**")
+            .env("PLUGIN_TARGET", "leaks/1.0")
+    };
+
+    // 1. Components API, then a direct PUT (raw).
+    let c = check(
+        raw(nexus(&fx.base, password)).env("DRONE_OUTPUT", dir.path().join("out.env")),
+        &secrets,
+        dir.path(),
+    );
+    assert_succeeded(&c, "nexus raw");
+    assert!(
+        fx.paths()
+            .iter()
+            .any(|p| p.starts_with("raw-hosted/leaks/1.0/") && p.ends_with("a.txt")),
+        "{:?}",
+        fx.paths()
+    );
+    found.run("nexus: raw upload", &c);
+    let c = check(
+        raw(nexus(&fx.base, password)).env("PLUGIN_API", "put"),
+        &secrets,
+        dir.path(),
+    );
+    assert_succeeded(&c, "nexus raw put");
+    found.run("nexus: raw direct PUT", &c);
+
+    // 2. A wrong password (401).
+    let wrong = "Nx+Wrong/Password~dead-77";
+    let wrong_login = login("admin", wrong);
+    let c = check(
+        raw(nexus(&fx.base, wrong)),
+        &[
+            ("wrong password", wrong),
+            ("wrong login", wrong_login.as_str()),
+        ],
+        dir.path(),
+    );
+    assert_failed(&c, "nexus wrong password");
+    found.run("nexus: wrong password", &c);
+
+    // 3. Unreachable server.
+    let closed = format!("http://{}", longshore_tests::google_fixture::closed_port());
+    let c = check(
+        raw(nexus(&closed, password)).env("PLUGIN_RETRIES", "1"),
+        &secrets,
+        dir.path(),
+    );
+    assert_failed(&c, "nexus unreachable");
+    found.run("nexus: server unreachable", &c);
+    found.assert_none();
+}

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         about: "log in to Azure Container Registry, build an image and push it (a drop-in for plugins/acr)",
         version: env!("CARGO_PKG_VERSION"),
         settings: &[DockerSettings::SETTINGS, AcrSettings::SETTINGS],
-        other_known: &[],
+        other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };
     cli::main(&plugin, |env| {
         flow::run(env, AcrFlow::default(), set_ssh_auth_sock)

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         about: "build an image and push it (a drop-in for plugins/docker)",
         version: env!("CARGO_PKG_VERSION"),
         settings: &[DockerSettings::SETTINGS],
-        other_known: &[],
+        other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };
     cli::main(&plugin, |env| {
         flow::run(env, flow::NoFlow, set_ssh_auth_sock)

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         about: "log in to Amazon ECR, build an image and push it (a drop-in for plugins/ecr)",
         version: env!("CARGO_PKG_VERSION"),
         settings: &[EcrSettings::SETTINGS, DockerSettings::SETTINGS],
-        other_known: &[],
+        other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };
     cli::main(&plugin, |env| {
         flow::run(env, EcrFlow::default(), set_ssh_auth_sock)

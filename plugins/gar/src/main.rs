@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             GcpSettings::SETTINGS,
             GarSettings::SETTINGS,
         ],
-        other_known: &[],
+        other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };
     cli::main(&plugin, |env| {
         flow::run(env, GcpFlow::new(Registry::Gar), set_ssh_auth_sock)

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         about: "build an image and push it to Google Container Registry (a drop-in for plugins/gcr)",
         version: env!("CARGO_PKG_VERSION"),
         settings: &[DockerSettings::SETTINGS, GcpSettings::SETTINGS],
-        other_known: &[],
+        other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };
     cli::main(&plugin, |env| {
         flow::run(env, GcpFlow::new(Registry::Gcr), set_ssh_auth_sock)

@@ -118,6 +118,27 @@ fn endpoint(s: &GcsSettings, anonymous: bool) -> Result<String, SettingsError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// The CA certificates of `SSL_CERT_FILE` (the standard variable; Google's clients read it), for
+/// our JSON API client. Unset or empty: none. A file that cannot be read or holds no certificate
+/// is refused here, before any request.
+fn ssl_cert_file(env: &Env) -> Result<Vec<gcs::Certificate>, SettingsError> {
+    const VAR: &str = "SSL_CERT_FILE";
+    let Some(path) = env.get(VAR).map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| SettingsError::invalid(VAR, format!("cannot read {path}: {e}")))?;
+    let certs = gcs::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| SettingsError::invalid(VAR, format!("{path} is not a PEM bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(SettingsError::invalid(
+            VAR,
+            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        ));
+    }
+    Ok(certs)
+}
+
 /// Checks everything; chooses the credentials; selects and names the files.
 pub fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
     let invalid = SettingsError::invalid;
@@ -287,6 +308,7 @@ pub fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, Settings
             },
             page_size: s.page_size as u32,
             proxy,
+            extra_roots: ssl_cert_file(env)?,
         },
         bucket,
         mode,

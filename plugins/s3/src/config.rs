@@ -283,6 +283,7 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
             oidc_token: s.oidc_token_id.clone(),
             user_role_arn: s.user_role_arn.clone(),
             user_role_external_id: s.user_role_external_id.clone(),
+            ca_bundle: longshore_core::aws::ca_bundle(env)?,
         },
         bucket: s.bucket.clone(),
         s3: S3Options {

@@ -451,7 +451,13 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
                 TIMEOUT.as_secs()
             )
         })?
-        .map_err(|e| format!("cannot get an Azure AD token: {}", one_line(&e.to_string())))?;
+        .map_err(|e| {
+            format!(
+                "cannot get an Azure AD token with the {}: {}",
+                login.describe(),
+                one_line(&e.to_string())
+            )
+        })?;
     Ok(Secret::new(token.token.secret()))
 }
 
@@ -476,11 +482,36 @@ async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secr
     req.insert_header("content-type", "application/x-www-form-urlencoded");
     req.insert_header("accept", "application/json");
     req.set_body(form.finish());
-    let client = azure_core::http::new_http_client(None);
+    // The SDK's pipeline, for its retry policy (exponential with jitter; 408 / 429 / 5xx and
+    // connection failures, never another 4xx) — the same one the Azure AD requests above go
+    // through. Bounded so the whole exchange fits in TIMEOUT.
+    let pipeline = azure_core::http::Pipeline::new(
+        option_env!("CARGO_PKG_NAME"),
+        option_env!("CARGO_PKG_VERSION"),
+        ClientOptions {
+            retry: azure_core::http::RetryOptions::exponential(
+                azure_core::http::ExponentialRetryOptions {
+                    initial_delay: azure_core::time::Duration::milliseconds(400),
+                    max_retries: 4,
+                    max_total_elapsed: azure_core::time::Duration::seconds(20),
+                    max_delay: azure_core::time::Duration::seconds(5),
+                },
+            ),
+            ..Default::default()
+        },
+        Vec::new(),
+        Vec::new(),
+        None,
+    );
     let call = async {
-        let rsp = client.execute_request(&req).await?;
+        let ctx = azure_core::http::Context::new();
+        let options = azure_core::http::PipelineSendOptions {
+            skip_checks: true,
+            ..Default::default()
+        };
+        let rsp = pipeline.send(&ctx, &mut req, Some(options)).await?;
         let status = u16::from(rsp.status());
-        let body = rsp.into_body().collect().await?;
+        let body = bytes::Bytes::from(rsp.into_body());
         Ok::<_, azure_core::Error>((status, body))
     };
     let (status, body) = tokio::time::timeout(TIMEOUT, call)

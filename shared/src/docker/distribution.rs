@@ -7,7 +7,9 @@
 //! Docker v2 schema-2 manifest, which every registry and every docker version pulls. OCI archives
 //! are pushed as they are. Registry auth: Basic, or the Bearer token flow the registry announces
 //! in `WWW-Authenticate`. TLS trusts the system roots plus `/etc/docker/certs.d/<host>/ca.crt`,
-//! the docker convention; loopback and insecure registries fall back to plain HTTP as dockerd does.
+//! the docker convention. An insecure registry gets TLS without verification, else plain HTTP,
+//! as dockerd does; a loopback registry may speak plain HTTP, but one that speaks TLS is verified
+//! (dockerd accepts any certificate there).
 
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -373,6 +375,19 @@ fn oci_layout(
 
 // ------------------------------------------------------------------------------ registry
 
+/// rustls's verification failure (unknown issuer, wrong name, expired…) in a request error.
+fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if t.contains("invalid peer certificate") {
+            return Some(t);
+        }
+        cause = c.source();
+    }
+    None
+}
+
 struct Registry {
     http: reqwest::Client,
     base: String,
@@ -399,6 +414,11 @@ impl Registry {
                 .map_err(|e| fail(format!("{}: {e}", ca.display())))?;
             builder = builder.add_root_certificate(cert);
         }
+        if insecure {
+            // Named insecure (PLUGIN_INSECURE_REGISTRIES, or PLUGIN_INSECURE for PLUGIN_REGISTRY):
+            // TLS without verification, else plain HTTP, as dockerd does for such a registry.
+            builder = builder.danger_accept_invalid_certs(true);
+        }
         let http = builder.build().map_err(|e| fail(e.to_string()))?;
         let basic = auth.map(|a| (a.username.clone(), a.password.expose().to_string()));
         let loopback =
@@ -410,20 +430,40 @@ impl Registry {
             basic,
             token: tokio::sync::Mutex::new(None),
         };
-        match reg.http.get(format!("{}/v2/", reg.base)).send().await {
-            Ok(_) => {}
-            // dockerd treats loopback and insecure registries the same way: plain HTTP.
-            Err(e) if insecure || loopback => {
-                debug!("https to {host} failed ({e}); using http");
-                reg.base = format!("http://{host}");
-            }
-            Err(e) => {
-                return Err(fail(format!(
-                    "cannot reach https://{host}: {e} (for a plain-HTTP registry set PLUGIN_INSECURE=true)"
-                )));
-            }
+        let https_error = match reg.http.get(format!("{}/v2/", reg.base)).send().await {
+            Ok(_) => return Ok(reg),
+            Err(e) => e,
+        };
+        if insecure {
+            debug!("https to {host} failed ({https_error}); using http");
+            reg.base = format!("http://{host}");
+            return Ok(reg);
         }
-        Ok(reg)
+        // A loopback registry may speak plain HTTP without being named insecure (dockerd's
+        // default for 127.0.0.0/8). Unlike dockerd, a loopback registry that speaks TLS is
+        // verified: plain HTTP is used only when the port answers it as a registry does
+        // (200 or 401 on /v2/), never to get around a certificate that failed.
+        if loopback
+            && reg
+                .http
+                .get(format!("http://{host}/v2/"))
+                .send()
+                .await
+                .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 401))
+        {
+            debug!("https to {host} failed ({https_error}); it answers plain http");
+            reg.base = format!("http://{host}");
+            return Ok(reg);
+        }
+        Err(fail(match untrusted_certificate(&https_error) {
+            Some(why) => format!(
+                "the TLS certificate of {host} is not trusted ({why}): put its CA in /etc/docker/certs.d/{host}/ca.crt, or skip verification by naming it in PLUGIN_INSECURE_REGISTRIES (or PLUGIN_REGISTRY={host} with PLUGIN_INSECURE=true)"
+            ),
+            None => format!(
+                "cannot reach https://{host}: {} (for a plain-HTTP registry set PLUGIN_INSECURE=true)",
+                crate::error::one_line(&https_error)
+            ),
+        }))
     }
 
     /// Sends a request, answering the registry's auth challenge once.

@@ -161,14 +161,23 @@ impl RegistryFlow for GcpFlow {
                 return Ok(true);
             }
             Plan::JsonKey { key, var } => (JSON_KEY_USER, key.clone(), *var),
-            Plan::Token { creds, source } => {
-                (TOKEN_USER, creds_token(&http()?, creds).await?, *source)
-            }
-            Plan::Federation(f) => (
+            Plan::Token { creds, source } => (
                 TOKEN_USER,
-                federated_token(&http()?, f).await?,
-                "workload identity federation (PLUGIN_OIDC_TOKEN_ID)",
+                creds_token(&http()?, creds)
+                    .await
+                    .map_err(|e| e.named(source))?,
+                *source,
             ),
+            Plan::Federation(f) => {
+                let source = "workload identity federation (PLUGIN_OIDC_TOKEN_ID)";
+                (
+                    TOKEN_USER,
+                    federated_token(&http()?, f)
+                        .await
+                        .map_err(|e| e.named(source))?,
+                    source,
+                )
+            }
             Plan::Metadata { host: md, implicit } => {
                 if *implicit && cfg.credentials.push.is_some() {
                     info!(

@@ -127,6 +127,14 @@ crate::settings! {
     }
 }
 
+/// The names of [`UNSUPPORTED`], for the binaries' list of known variables: the refusal explains
+/// them, so the unknown-variable warning must not also guess a "did you mean".
+pub const UNSUPPORTED_NAMES: &[&str] = &[
+    "PLUGIN_COSIGN_PRIVATE_KEY",
+    "PLUGIN_COSIGN_PASSWORD",
+    "PLUGIN_COSIGN_PARAMS",
+];
+
 /// Settings of the anchor we do not implement: using one is an error, not a silent no-op.
 pub const UNSUPPORTED: &[(&str, &str)] = &[
     (
@@ -142,3 +150,14 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
         "cosign signing is not supported yet",
     ),
 ];
+
+#[cfg(test)]
+mod unsupported_tests {
+    use super::*;
+
+    #[test]
+    fn the_names_list_matches_the_refusals() {
+        let names: Vec<&str> = UNSUPPORTED.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, UNSUPPORTED_NAMES);
+    }
+}

@@ -445,7 +445,7 @@ impl Artifactory {
                 // Unknown content: upload it.
                 Ok(r) if r.status() == StatusCode::NOT_FOUND => {}
                 Ok(r) => return Err(self.classify(r).await),
-                Err(e) => return Err(Failure::Transient(transport_error(&e), None)),
+                Err(e) => return Err(transport_failure(&e)),
             }
         }
         let file = tokio::fs::File::open(&item.path)
@@ -456,7 +456,7 @@ impl Artifactory {
             .body(file_body(file));
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Err(Failure::Transient(transport_error(&e), None)),
+            Err(e) => return Err(transport_failure(&e)),
         };
         if !resp.status().is_success() {
             return Err(self.classify(resp).await);
@@ -524,7 +524,7 @@ impl Destination for Artifactory {
                     }));
                 }
                 Ok(r) => self.classify(r).await,
-                Err(e) => Failure::Transient(transport_error(&e), None),
+                Err(e) => transport_failure(&e),
             };
             match failure {
                 Failure::Transient(why, after) if attempt < self.opts.retries => {
@@ -607,7 +607,10 @@ impl Destination for Artifactory {
             .apply(self.client.get(self.artifact_url(key)))
             .send()
             .await
-            .map_err(|e| self.err(key, transport_error(&e), false))?;
+            .map_err(|e| match certificate_error(&e) {
+                Some(why) => self.err(key, why, true),
+                None => self.err(key, transport_error(&e), false),
+            })?;
         if !resp.status().is_success() {
             let (why, fatal) = match self.classify(resp).await {
                 Failure::Fatal(w) => (w, true),
@@ -658,6 +661,31 @@ fn retry_after(resp: &Response) -> Option<Duration> {
     let v = resp.headers().get(reqwest::header::RETRY_AFTER)?;
     let secs: u64 = v.to_str().ok()?.trim().parse().ok()?;
     Some(Duration::from_secs(secs))
+}
+
+/// The TLS certificate failure in a transport error, as the one line that says what to set:
+/// the server's certificate is not trusted, and every request would fail the same way.
+fn certificate_error(e: &reqwest::Error) -> Option<String> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let t = c.to_string();
+        // rustls's text for every verification failure (unknown issuer, name, expiry…).
+        if t.contains("invalid peer certificate") {
+            return Some(format!(
+                "the server's TLS certificate is not trusted ({t}): give its CA in PLUGIN_PEM_FILE_CONTENTS or PLUGIN_PEM_FILE_PATH, or set PLUGIN_INSECURE=true to skip verification"
+            ));
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A transport failure: worth another attempt, unless the certificate is not trusted.
+fn transport_failure(e: &reqwest::Error) -> Failure {
+    match certificate_error(e) {
+        Some(why) => Failure::Fatal(why),
+        None => Failure::Transient(transport_error(e), None),
+    }
 }
 
 /// A transport failure on one line (reqwest's own text is only "error sending request").
@@ -820,7 +848,10 @@ pub async fn publish_build_info(
                     after,
                 )
             }
-            Err(e) => (transport_error(&e), true, None),
+            Err(e) => match certificate_error(&e) {
+                Some(why) => (why, false, None),
+                None => (transport_error(&e), true, None),
+            },
         };
         if !transient || attempt >= retries {
             return Err(ArtifactoryError::BuildInfo { url, reason: why });

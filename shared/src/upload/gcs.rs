@@ -44,8 +44,8 @@ use crate::gcp_auth::{
 use crate::secret::Secret;
 use crate::settings::{Env, SettingsError};
 
-/// URLs, as the settings parse them.
-pub use reqwest::Url;
+/// URLs as the settings parse them, and the CA certificates of [`GcsOptions::extra_roots`].
+pub use reqwest::{Certificate, Url};
 
 /// Google's endpoint (JSON API and uploads).
 pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -636,10 +636,11 @@ impl GcsAuth {
             info!("refreshing the access token");
         }
         let t = match source {
-            Source::Creds(c) => gcp_auth::creds_access_token(&self.http, c).await?,
-            Source::Federation(f) => gcp_auth::federated_access_token(&self.http, f).await?,
-            Source::Metadata(host) => gcp_auth::metadata_access_token(host).await?,
-        };
+            Source::Creds(c) => gcp_auth::creds_access_token(&self.http, c).await,
+            Source::Federation(f) => gcp_auth::federated_access_token(&self.http, f).await,
+            Source::Metadata(host) => gcp_auth::metadata_access_token(host).await,
+        }
+        .map_err(|e| e.named(&self.label))?;
         let token = t.token.clone();
         *cached = Some((t, Instant::now()));
         Ok(Some(token))
@@ -703,6 +704,9 @@ pub struct GcsOptions {
     pub page_size: u32,
     /// Proxies from `PLUGIN_ENABLE_PROXY` (`http`, `https`, `no_proxy`).
     pub proxy: Option<(Option<String>, Option<String>, Option<String>)>,
+    /// The certificates of `SSL_CERT_FILE`, trusted by our JSON API client beside its built-in
+    /// roots (the crate's client reads the variable itself).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 /// What a listing says of an object, kept for the download's integrity check.
@@ -769,6 +773,9 @@ impl Gcs {
                 );
             }
         }
+        for c in &opts.extra_roots {
+            b = b.add_root_certificate(c.clone());
+        }
         let http = b.build().map_err(|e| crate::error::one_line(&e))?;
         let mut sb = google_cloud_storage::client::Storage::builder()
             .with_retry_policy(
@@ -787,6 +794,11 @@ impl Gcs {
                 CrateCredentials(auth.clone()),
             ))
         };
+        // The crate's gRPC channel (built for any https endpoint, Google's included) asks rustls
+        // for the process-wide provider, which rustls cannot choose when both of its providers
+        // are linked (reqwest brings ring, the Google crates aws-lc): it panicked. Pick aws-lc,
+        // the one the crate's HTTP client uses; `Err` only means one is installed already.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let storage = sb.build().await.map_err(|e| crate::error::one_line(&e))?;
         Ok(Arc::new(Gcs {
             storage,
@@ -800,11 +812,20 @@ impl Gcs {
     }
 
     fn terr(&self, key: &str, f: Failure) -> TransferError {
-        let fatal = matches!(f.status, Some(401 | 403))
+        // rustls's text for every verification failure: every request would fail the same way.
+        let untrusted = f.reason.contains("invalid peer certificate");
+        let fatal = untrusted
+            || matches!(f.status, Some(401 | 403))
             || (f.status == Some(404) && f.reason.contains("ucket"));
+        let mut reason = f.reason;
+        if untrusted {
+            reason.push_str(
+                " (the endpoint's TLS certificate is not trusted: set SSL_CERT_FILE to a PEM file holding its CA)",
+            );
+        }
         TransferError {
             key: key.to_string(),
-            reason: f.reason,
+            reason,
             fatal,
         }
     }
@@ -894,50 +915,70 @@ impl Gcs {
         size: u64,
         sums: (u32, [u8; 16]),
     ) -> Result<(), TransferError> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| TransferError {
-                key: item.key.clone(),
-                reason: format!("cannot read {}: {e}", path.display()),
-                fatal: false,
-            })?;
-        let h = &item.headers;
-        let mut w = self
-            .storage
-            .write_object(
-                format!("projects/_/buckets/{}", self.bucket),
-                &item.key,
-                file,
-            )
-            .set_content_type(&h.content_type)
-            .set_metadata(h.metadata.clone())
-            .with_known_crc32c(sums.0)
-            .with_known_md5_hash(sums.1)
-            // An upload of the same bytes to the same name is idempotent for us: retry it.
-            .with_idempotency(true);
-        if let Some(v) = &h.cache_control {
-            w = w.set_cache_control(v);
-        }
-        if let Some(v) = &h.content_encoding {
-            w = w.set_content_encoding(v);
-        }
-        if !self.opts.acl.is_empty() {
-            w = w.set_acl(self.opts.acl.iter().map(|(e, r)| {
-                google_cloud_storage::model::ObjectAccessControl::new()
-                    .set_entity(e)
-                    .set_role(r)
-            }));
-        }
-        let obj = w.send_unbuffered().await.map_err(|e| {
-            self.terr(
-                &item.key,
-                Failure {
-                    reason: crate::error::one_line(&e),
-                    transient: false,
-                    status: e.http_status_code(),
-                },
-            )
-        })?;
+        let mut attempt = 0;
+        let obj = loop {
+            attempt += 1;
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| TransferError {
+                    key: item.key.clone(),
+                    reason: format!("cannot read {}: {e}", path.display()),
+                    fatal: false,
+                })?;
+            let h = &item.headers;
+            let mut w = self
+                .storage
+                .write_object(
+                    format!("projects/_/buckets/{}", self.bucket),
+                    &item.key,
+                    file,
+                )
+                .set_content_type(&h.content_type)
+                .set_metadata(h.metadata.clone())
+                .with_known_crc32c(sums.0)
+                .with_known_md5_hash(sums.1)
+                // An upload of the same bytes to the same name is idempotent for us: retry it.
+                .with_idempotency(true);
+            if let Some(v) = &h.cache_control {
+                w = w.set_cache_control(v);
+            }
+            if let Some(v) = &h.content_encoding {
+                w = w.set_content_encoding(v);
+            }
+            if !self.opts.acl.is_empty() {
+                w = w.set_acl(self.opts.acl.iter().map(|(e, r)| {
+                    google_cloud_storage::model::ObjectAccessControl::new()
+                        .set_entity(e)
+                        .set_role(r)
+                }));
+            }
+            match w.send_unbuffered().await {
+                Ok(obj) => break obj,
+                // The client retries what failed before an answer, not an answer cut short (it
+                // cannot read it): the object may or may not be stored, and resending the same
+                // bytes (checked by their CRC32C and MD5) to the same name is safe.
+                Err(e) if e.is_deserialization() && attempt < ATTEMPTS => {
+                    let wait = backoff(attempt);
+                    warn!(
+                        "{}: {}; retrying in {} ms",
+                        item.key,
+                        crate::error::one_line(&e),
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    return Err(self.terr(
+                        &item.key,
+                        Failure {
+                            reason: crate::error::one_line(&e),
+                            transient: false,
+                            status: e.http_status_code(),
+                        },
+                    ));
+                }
+            }
+        };
         let crc = obj.checksums.as_ref().and_then(|c| c.crc32c);
         let md5 = obj.checksums.as_ref().map(|c| c.md5_hash.to_vec());
         verify(

@@ -78,10 +78,17 @@ impl S3 {
     }
 
     fn err(&self, key: &str, reason: impl Into<String>) -> TransferError {
-        let reason = reason.into();
+        let mut reason = reason.into();
+        // rustls's text for every verification failure: every request would fail the same way.
+        let untrusted = reason.contains("invalid peer certificate");
+        if untrusted {
+            reason.push_str(
+                " (the endpoint's TLS certificate is not trusted: set AWS_CA_BUNDLE to a PEM file holding its CA)",
+            );
+        }
         TransferError {
             key: key.to_string(),
-            fatal: is_fatal(&reason),
+            fatal: untrusted || is_fatal(&reason),
             reason,
         }
     }
