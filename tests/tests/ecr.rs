@@ -289,6 +289,10 @@ fn missing_or_bad_settings_fail_before_any_network_call() {
             vec![("PLUGIN_REPO", "app"), ("PLUGIN_TAG_IMMUTABILITY", "maybe")],
             "PLUGIN_TAG_IMMUTABILITY: 'maybe' is not a boolean",
         ),
+        (
+            vec![("PLUGIN_REPO", "app"), ("AWS_CA_BUNDLE", &bad_json)],
+            "AWS_CA_BUNDLE:",
+        ),
     ];
     for (vars, want) in cases {
         // Every endpoint is a closed port: reaching one would be a different error.

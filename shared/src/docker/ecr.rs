@@ -324,6 +324,8 @@ impl RegistryFlow for EcrFlow {
             session_name: "longshore-ecr".into(),
             external_id: e.external_id.clone(),
             oidc_token: e.oidc_token.clone(),
+            // Checked here, before any request, like every other setting.
+            ca_bundle: crate::aws::ca_bundle(env)?,
             ..Default::default()
         };
 

@@ -262,7 +262,9 @@ fn compile(pattern: &str, cleaned: &str) -> Result<Regex, GlobError> {
     };
     let chars: Vec<char> = cleaned.chars().collect();
     let body = translate(&chars).map_err(bad)?;
-    Regex::new(&format!("^{body}$")).map_err(|e| bad(e.to_string()))
+    // `(?s)`: the `.*` of `**/` must cross a newline too (a legal name character), as `*`'s
+    // `[^/]*` already does.
+    Regex::new(&format!("(?s)^{body}$")).map_err(|e| bad(e.to_string()))
 }
 
 /// Translates glob characters to regex syntax (recursively for `{…}` alternatives).
@@ -500,6 +502,15 @@ mod tests {
             let want: Vec<String> = want.iter().map(|w| format!("{base}/{w}")).collect();
             assert_eq!(strings(got), want, "pattern {abs}");
         }
+    }
+
+    #[test]
+    fn double_star_crosses_names_with_newlines() {
+        // Found by the glob_match fuzz target: `**/` did not match a directory named `b\nc`.
+        let m = Matcher::new("**/x.jpg").unwrap();
+        assert!(m.is_match("a/b\nc/x.jpg"));
+        assert!(Matcher::new("a/**/*").unwrap().is_match("a/b\nc/d"));
+        assert!(!m.is_match("a/b\nc/y.jpg"));
     }
 
     #[test]

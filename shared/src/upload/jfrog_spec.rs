@@ -163,7 +163,8 @@ pub fn wildcard_to_regex(pattern: &str) -> Result<Regex, JfrogSpecError> {
         pattern: pattern.to_string(),
         reason,
     };
-    let mut re = String::from("^");
+    // `(?s)`: `*` crosses names holding a newline (a legal name character) too.
+    let mut re = String::from("(?s)^");
     let mut depth = 0i32;
     for c in pattern.chars() {
         match c {
@@ -756,6 +757,14 @@ fn text_var(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn star_crosses_names_with_newlines() {
+        // The glob and strip-prefix fuzz targets found `.*` stopping at a newline; same here.
+        let re = wildcard_to_regex("dist/*.zip").unwrap();
+        assert!(re.is_match("dist/a\nb/c.zip"));
+        assert!(!re.is_match("dist/a\nb/c.tar"));
+    }
 
     fn tree(files: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

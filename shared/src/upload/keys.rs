@@ -237,7 +237,8 @@ pub fn validate_strip_prefix(prefix: &str) -> Result<(), KeyError> {
 /// `*` → `([^/]+)`, `?` → `([^/])`, the rest literal. A pattern not ending in `/` must end on
 /// a segment boundary.
 pub fn pattern_to_regex(pattern: &str) -> Result<Regex, KeyError> {
-    let mut re = String::from("^");
+    // `(?s)`: `**` crosses directory names holding a newline (a legal name character) too.
+    let mut re = String::from("(?s)^");
     let mut chars = pattern.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -605,6 +606,16 @@ mod tests {
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn double_star_strips_names_with_newlines() {
+        // Found with the key_mapping fuzz target's `/**/` check: `(.+)` stopped at a newline.
+        assert_eq!(strip_wildcard_prefix("/a\nb/c", "/**/").unwrap(), "c");
+        assert_eq!(
+            strip_wildcard_prefix("/w/x\ny/z/f", "/w/**/z/").unwrap(),
+            "f"
+        );
     }
 
     #[test]
