@@ -17,7 +17,7 @@
 # Environment: BENCH_RUNS (default 5), BENCH_QUICK, BENCH_DIR (scratch, default
 # /tmp/longshore-bench), BENCH_ONLY (comma list of groups: s3,gcs,docker,dind,startup,memory),
 # BENCH_PORT_BASE (default 5710), BENCH_NO_BUILD=1 (reuse the binaries in BENCH_BIN, default
-# target/release), BENCH_NO_WAIT=1 (do not wait for a load average under 1).
+# target/x86_64-unknown-linux-gnu/release), BENCH_NO_WAIT=1 (do not wait for a load average under 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -47,12 +47,15 @@ S3SFS=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
 export S3SFS
 
 # -------------------------------------------------------------------------------- build
+# The binaries measured are the shipped ones: the one release build of tests/scripts/build.sh
+# (static, the files the images carry), which the test suite has usually built already.
+# shellcheck source=../tests/scripts/build.sh
+. tests/scripts/build.sh
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-    say "cargo build --release (s3 gcs docker jfrog nexus)"
-    nice -n 5 cargo build --release --locked -p longshore-s3 -p longshore-gcs \
-        -p longshore-docker -p longshore-jfrog -p longshore-nexus >&2
+    say "cargo build ${CARGO_BUILD_ARGS[*]}"
+    nice -n 5 cargo build "${CARGO_BUILD_ARGS[@]}" >&2
 fi
-BENCH_BIN=${BENCH_BIN:-$ROOT/target/release}
+BENCH_BIN=${BENCH_BIN:-$ROOT/$BIN_DIR}
 export BENCH_BIN
 for p in s3 gcs docker jfrog nexus; do
     [ -x "$BENCH_BIN/longshore-$p" ] || die "$BENCH_BIN/longshore-$p missing"

@@ -14,4 +14,4 @@ bash tests/scripts/make-dind-base.sh
 . tests/scripts/build.sh
 cargo build "${CARGO_BUILD_ARGS[@]}"
 bash docker/build.sh --prebuilt --base longshore-test/dind-base:latest
-LONGSHORE_IMAGES=built cargo test "${CARGO_BUILD_ARGS[@]}"
+LONGSHORE_IMAGES=built cargo test "${CARGO_BUILD_ARGS[@]}" --no-fail-fast

@@ -163,6 +163,7 @@ impl S3 {
                 return Err(e);
             }
         };
+        let expected = multipart_etag(&parts);
         let done = self
             .client
             .complete_multipart_upload()
@@ -177,10 +178,35 @@ impl S3 {
             .send()
             .await;
         if let Err(e) = done {
+            // The answer to a Complete that worked can be lost (a reset, a cut response); the
+            // retry then meets an upload that no longer exists. The object tells: its multipart
+            // ETag is fixed by the parts we sent.
+            if let Some(etag) = &expected
+                && self.stored_etag(&item.key).await.as_deref() == Some(etag.as_str())
+            {
+                tracing::info!(
+                    "{}: CompleteMultipartUpload's answer was lost, but the object is complete (ETag {etag})",
+                    item.key
+                );
+                return Ok(());
+            }
             self.abort(&item.key, &upload_id).await;
             return Err(self.err(&item.key, sdk_error(&e)));
         }
         Ok(())
+    }
+
+    /// The ETag of the object under `key`, if it exists (unquoted).
+    async fn stored_etag(&self, key: &str) -> Option<String> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        head.e_tag().map(|t| t.trim_matches('"').to_string())
     }
 
     async fn upload_parts(
@@ -265,6 +291,21 @@ impl S3 {
             ),
         }
     }
+}
+
+/// The ETag S3 gives an object completed from `parts`: the MD5 of their MD5s, then `-<count>`.
+/// `None` when a part's ETag is not a plain MD5 (SSE-KMS, some S3-compatible stores).
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    for p in parts {
+        let raw = hex::decode(p.e_tag()?.trim_matches('"')).ok()?;
+        if raw.len() != 16 {
+            return None;
+        }
+        h.update(&raw);
+    }
+    Some(format!("{}-{}", hex::encode(h.finalize()), parts.len()))
 }
 
 /// Errors that every other request of the run would meet too.
@@ -419,5 +460,20 @@ mod tests {
         let p = part_size(five_tib);
         assert!(five_tib.div_ceil(p) <= MAX_PARTS);
         assert_eq!(p % (1024 * 1024), 0);
+    }
+
+    #[test]
+    fn multipart_etag_is_the_md5_of_the_part_md5s() {
+        let part = |n, etag: &str| CompletedPart::builder().part_number(n).e_tag(etag).build();
+        // md5("a"), md5("b"), as S3 quotes them.
+        let parts = [
+            part(1, "\"0cc175b9c0f1b6a831c399e269772661\""),
+            part(2, "\"92eb5ffee6ae2fec3ad71c777531578f\""),
+        ];
+        assert_eq!(
+            multipart_etag(&parts).as_deref(),
+            Some("96e024ba2074fe77e8e965ba43a704be-2")
+        );
+        assert_eq!(multipart_etag(&[part(1, "kms-opaque-etag")]), None);
     }
 }

@@ -358,9 +358,11 @@ impl OwnEmulator {
         let _ = self.child.wait();
     }
 
+    /// Kills it and starts it again on a new port: the emulator closes every connection itself
+    /// (HTTP/1.0) and binds without SO_REUSEADDR, so its old port stays in TIME_WAIT for a minute.
     fn restart(&mut self) {
         self.kill();
-        *self = OwnEmulator::start(self.port, &self.dir.clone());
+        *self = OwnEmulator::start(free_port(), &self.dir.clone());
     }
 }
 
@@ -370,15 +372,16 @@ impl Drop for OwnEmulator {
     }
 }
 
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 #[test]
 fn gcs_rerun_after_the_server_died_sends_only_what_is_missing() {
     let _ = require_emulator!();
     let state = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut server = OwnEmulator::start(port, state.path());
+    let mut server = OwnEmulator::start(free_port(), state.path());
     let r = http()
         .post(format!(
             "{}/storage/v1/b?project=longshore-test",
@@ -397,8 +400,8 @@ fn gcs_rerun_after_the_server_died_sends_only_what_is_missing() {
     for i in 0..FILES {
         std::fs::write(many.join(format!("f{i:03}.bin")), data(i as u64, 6000)).unwrap();
     }
-    let plugin = || {
-        gcs_via(dir.path(), &proxy.addr.to_string())
+    let plugin = |endpoint: &str| {
+        gcs_via(dir.path(), endpoint)
             .env("PLUGIN_SOURCE", "many")
             .env("PLUGIN_TARGET", "crash/many")
             .env("PLUGIN_SKIP_UNCHANGED", "true")
@@ -406,7 +409,7 @@ fn gcs_rerun_after_the_server_died_sends_only_what_is_missing() {
     };
     let started = Instant::now();
     let first = std::thread::scope(|scope| {
-        let h = scope.spawn(|| plugin().run());
+        let h = scope.spawn(|| plugin(&proxy.addr.to_string()).run());
         // Kill the server once about a third of the files went through (a HEAD and an upload
         // per file), and keep it down until the step gave up.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -425,7 +428,7 @@ fn gcs_rerun_after_the_server_died_sends_only_what_is_missing() {
     assert_eq!(done + failed, FILES, "{}", first.output());
 
     server.restart();
-    let second = plugin().run();
+    let second = plugin(&addr(&server.url()).to_string()).run();
     second.assert_success();
     let (uploaded, skipped, failed) = summary(&second);
     assert_eq!(failed, 0);

@@ -1,0 +1,20 @@
+//! Every end-to-end test in one test binary: each file is a module (`cargo test -p longshore-tests
+//! --test e2e <module>::` runs one). One binary instead of one per file is one link instead of
+//! fifteen in the release profile the suite runs in (tests/scripts/build.sh), which keeps
+//! `.ci/run` inside its budget.
+
+mod acr;
+mod compat;
+mod docker;
+mod ecr;
+mod gcr;
+mod gcs;
+mod images;
+mod jfrog;
+mod nexus;
+mod readme;
+mod reliability;
+mod reliability_cloud;
+mod s3;
+mod secrets;
+mod tls;
