@@ -36,6 +36,10 @@ if AFTER.exists() and not QUICK:
     rows = [r for r in rows if r["group"] not in redone] + after["results"]
     for k, v in after_meta.get("commands", {}).items():
         meta["commands"][k] = v
+    # Start-up and sizes are measured by the startup group: a re-run of it replaces them.
+    for k in ("startup", "sizes"):
+        if k in after_meta:
+            meta[k] = after_meta[k]
 
 groups = defaultdict(list)
 for r in rows:
@@ -341,10 +345,14 @@ if before_rows:
     w("## Before and after the fixes")
     w("")
     w(f"The groups {', '.join(sorted({r['group'] for r in before_rows}))} were measured again after the "
-      f"fixes described below ({after_meta.get('started')} to {after_meta.get('finished')}, load average "
+      f"changes in bench/AFTER.md ({after_meta.get('started')} to {after_meta.get('finished')}, load average "
       f"{after_meta['load_start'][0]:.2f} at the start and {after_meta['load_end'][0]:.2f} at the end, "
       f"{after_meta.get('runs')} runs per tool); the tables above show the after run.")
     w("")
+    after_md = REPO / "bench" / "AFTER.md"
+    if after_md.exists():
+        w(after_md.read_text().strip())
+        w("")
     w("| Workload | Tool | before: wall median (s) | after: wall median (s) | before: CPU (s) | after: CPU (s) | "
       "before: RSS (MiB) | after: RSS (MiB) |")
     w("|---|---|---|---|---|---|---|---|")
