@@ -42,3 +42,18 @@ pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
     }
     line.replace(['\n', '\r'], " ")
 }
+
+/// rustls's text for a certificate that failed verification (unknown issuer, wrong name,
+/// expired…), found anywhere in `err`'s chain of causes. Every request to that server would fail
+/// the same way, so callers make it fatal and name the setting that fixes it.
+pub fn untrusted_certificate(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if text.contains("invalid peer certificate") {
+            return Some(text);
+        }
+        cause = c.source();
+    }
+    None
+}

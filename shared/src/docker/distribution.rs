@@ -375,19 +375,6 @@ fn oci_layout(
 
 // ------------------------------------------------------------------------------ registry
 
-/// rustls's verification failure (unknown issuer, wrong name, expired…) in a request error.
-fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if t.contains("invalid peer certificate") {
-            return Some(t);
-        }
-        cause = c.source();
-    }
-    None
-}
-
 struct Registry {
     http: reqwest::Client,
     base: String,
@@ -455,15 +442,17 @@ impl Registry {
             reg.base = format!("http://{host}");
             return Ok(reg);
         }
-        Err(fail(match untrusted_certificate(&https_error) {
-            Some(why) => format!(
-                "the TLS certificate of {host} is not trusted ({why}): put its CA in /etc/docker/certs.d/{host}/ca.crt, or skip verification by naming it in PLUGIN_INSECURE_REGISTRIES (or PLUGIN_REGISTRY={host} with PLUGIN_INSECURE=true)"
-            ),
-            None => format!(
-                "cannot reach https://{host}: {} (for a plain-HTTP registry set PLUGIN_INSECURE=true)",
-                crate::error::one_line(&https_error)
-            ),
-        }))
+        Err(fail(
+            match crate::error::untrusted_certificate(&https_error) {
+                Some(why) => format!(
+                    "the TLS certificate of {host} is not trusted ({why}): put its CA in /etc/docker/certs.d/{host}/ca.crt, or skip verification by naming it in PLUGIN_INSECURE_REGISTRIES (or PLUGIN_REGISTRY={host} with PLUGIN_INSECURE=true)"
+                ),
+                None => format!(
+                    "cannot reach https://{host}: {} (for a plain-HTTP registry set PLUGIN_INSECURE=true)",
+                    crate::error::one_line(&https_error)
+                ),
+            },
+        ))
     }
 
     /// Sends a request, answering the registry's auth challenge once.

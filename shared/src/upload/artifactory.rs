@@ -607,7 +607,7 @@ impl Destination for Artifactory {
             .apply(self.client.get(self.artifact_url(key)))
             .send()
             .await
-            .map_err(|e| match certificate_error(&e) {
+            .map_err(|e| match super::pem_certificate_error(&e) {
                 Some(why) => self.err(key, why, true),
                 None => self.err(key, transport_error(&e), false),
             })?;
@@ -663,26 +663,9 @@ fn retry_after(resp: &Response) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-/// The TLS certificate failure in a transport error, as the one line that says what to set:
-/// the server's certificate is not trusted, and every request would fail the same way.
-fn certificate_error(e: &reqwest::Error) -> Option<String> {
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let t = c.to_string();
-        // rustls's text for every verification failure (unknown issuer, name, expiry…).
-        if t.contains("invalid peer certificate") {
-            return Some(format!(
-                "the server's TLS certificate is not trusted ({t}): give its CA in PLUGIN_PEM_FILE_CONTENTS or PLUGIN_PEM_FILE_PATH, or set PLUGIN_INSECURE=true to skip verification"
-            ));
-        }
-        cause = c.source();
-    }
-    None
-}
-
 /// A transport failure: worth another attempt, unless the certificate is not trusted.
 fn transport_failure(e: &reqwest::Error) -> Failure {
-    match certificate_error(e) {
+    match super::pem_certificate_error(e) {
         Some(why) => Failure::Fatal(why),
         None => Failure::Transient(transport_error(e), None),
     }
@@ -848,7 +831,7 @@ pub async fn publish_build_info(
                     after,
                 )
             }
-            Err(e) => match certificate_error(&e) {
+            Err(e) => match super::pem_certificate_error(&e) {
                 Some(why) => (why, false, None),
                 None => (transport_error(&e), true, None),
             },

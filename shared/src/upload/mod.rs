@@ -37,3 +37,14 @@ pub use keys::{
     resolve_key, resolve_source, safe_local_path,
 };
 pub use select::{LocalFile, SelectError, Selection, select};
+
+/// The one-line error of jfrog and nexus for a server certificate we do not trust, naming the
+/// settings that fix it; `None` when `e` is another failure.
+#[cfg(any(feature = "artifactory", feature = "nexus"))]
+pub(crate) fn pem_certificate_error(e: &reqwest::Error) -> Option<String> {
+    crate::error::untrusted_certificate(e).map(|t| {
+        format!(
+            "the server's TLS certificate is not trusted ({t}): give its CA in PLUGIN_PEM_FILE_CONTENTS or PLUGIN_PEM_FILE_PATH, or set PLUGIN_INSECURE=true to skip verification"
+        )
+    })
+}

@@ -120,7 +120,7 @@ impl Http {
                     (format!("HTTP {}: {body}", status.as_u16()), after)
                 }
                 Err(e) => {
-                    if let Some(why) = certificate_error(&e) {
+                    if let Some(why) = super::pem_certificate_error(&e) {
                         return Err(TransferError {
                             key: key.to_string(),
                             reason: why,
@@ -176,23 +176,6 @@ fn retry_after(resp: &Response) -> Option<Duration> {
     let v = resp.headers().get(reqwest::header::RETRY_AFTER)?;
     let secs: u64 = v.to_str().ok()?.trim().parse().ok()?;
     Some(Duration::from_secs(secs))
-}
-
-/// The TLS certificate failure in a transport error, as the one line that says what to set:
-/// the server's certificate is not trusted, and every request would fail the same way.
-fn certificate_error(e: &reqwest::Error) -> Option<String> {
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let t = c.to_string();
-        // rustls's text for every verification failure (unknown issuer, name, expiry…).
-        if t.contains("invalid peer certificate") {
-            return Some(format!(
-                "the server's TLS certificate is not trusted ({t}): give its CA in PLUGIN_PEM_FILE_CONTENTS or PLUGIN_PEM_FILE_PATH, or set PLUGIN_INSECURE=true to skip verification"
-            ));
-        }
-        cause = c.source();
-    }
-    None
 }
 
 /// A transport failure on one line (reqwest's own text is only "error sending request").
