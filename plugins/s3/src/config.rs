@@ -8,6 +8,7 @@ use longshore_core::settings::{Env, SettingsError};
 use longshore_core::upload::headers::{HeaderRules, resolve_content_type};
 use longshore_core::upload::keys::{KeyError, KeyMapper, normalize_path};
 use longshore_core::upload::s3::S3Options;
+use longshore_core::upload::s3_body::{CHECKSUM_NAMES, Checksum};
 use longshore_core::upload::select::select;
 use longshore_core::upload::transfer::{Item, ObjectHeaders};
 
@@ -126,6 +127,16 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
         }
         Some(ep.trim_end_matches('/').to_string())
     };
+    let checksum = Checksum::from_setting(&s.checksum, endpoint.is_some()).ok_or_else(|| {
+        invalid(
+            "PLUGIN_CHECKSUM",
+            format!(
+                "'{}' is not one of {}",
+                s.checksum,
+                CHECKSUM_NAMES.join(", ")
+            ),
+        )
+    })?;
     let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
     if !s.acl.is_empty() && !ACLS.contains(&s.acl.as_str()) {
         return Err(invalid(
@@ -291,7 +302,7 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
             encryption: opt(&s.encryption),
             kms_key_id: opt(&s.kms_key_id),
             storage_class: opt(&s.storage_class),
-            content_md5: endpoint.is_some(),
+            checksum,
             part_concurrency: s.part_concurrency,
             url_base,
         },

@@ -8,6 +8,7 @@ use aws_sdk_s3::config::{
 use aws_smithy_runtime::client::retries::classifiers::HttpStatusCodeClassifier;
 use longshore_core::upload::keys::{resolve_source, safe_local_path};
 use longshore_core::upload::s3::S3;
+use longshore_core::upload::s3_body::Checksum;
 use longshore_core::upload::transfer::{self, Destination as _, TransferOptions};
 use tracing::info;
 
@@ -72,12 +73,15 @@ async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
                 .connect_timeout(std::time::Duration::from_secs(10))
                 .build(),
         );
+    if cfg.s3.checksum != Checksum::Sdk {
+        // We compute the checksum (or send none): the SDK must not add its own trailer.
+        b = b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+    }
     if let Some(ep) = &cfg.endpoint {
-        // S3-compatible stores reject the flexible checksum headers: Content-MD5 instead.
+        // S3-compatible stores reject the SDK's aws-chunked checksum trailers.
         b = b
             .endpoint_url(ep)
             .force_path_style(cfg.path_style)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
     }
     let client = aws_sdk_s3::Client::from_conf(b.build());

@@ -12,7 +12,7 @@ longshore_core::settings! {
         bucket: String = "", from ["PLUGIN_BUCKET", "S3_BUCKET"];
         /// Region.
         region: String = "us-east-1", from ["PLUGIN_REGION", "S3_REGION"];
-        /// Custom endpoint of an S3-compatible store (`https://` is added when no scheme is given). Flexible checksums are then off and Content-MD5 is sent instead.
+        /// Custom endpoint of an S3-compatible store (`https://` is added when no scheme is given). The SDK's checksum trailers are then off (see `PLUGIN_CHECKSUM`).
         endpoint: String = "", from ["PLUGIN_ENDPOINT", "S3_ENDPOINT"];
         /// Path-style addressing (`endpoint/bucket/key`), for MinIO and most S3-compatible stores.
         path_style: bool = "false", from ["PLUGIN_PATH_STYLE"];
@@ -68,6 +68,8 @@ longshore_core::settings! {
         fail_on_empty: bool = "false", from ["PLUGIN_FAIL_ON_EMPTY"];
         /// Files transferred at once.
         concurrency: usize = "32", from ["PLUGIN_CONCURRENCY", "PLUGIN_PARALLELISM"];
+        /// Integrity checksum sent with every object and part: `auto` (the SDK's CRC32 on AWS, Content-MD5 on a custom endpoint), `md5`, `crc32`, `crc32c` (the cheapest to compute), `sha256`, or `none`. Computed while the file is read, sent as a header (never as an `aws-chunked` trailer).
+        checksum: String = "auto", from ["PLUGIN_CHECKSUM"];
         /// Parts of one large file transferred at once.
         part_concurrency: usize = "4", from ["PLUGIN_PART_CONCURRENCY"];
         /// Where to write the Harness artifact file (`fileUpload/v1`).

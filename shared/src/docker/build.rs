@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use bollard::Docker;
-use bollard::models::BuildInfoAux;
+use bollard::models::{BuildInfo, BuildInfoAux};
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt as _;
 use tracing::{debug, info, warn};
@@ -27,16 +27,19 @@ pub async fn build(
     for image in &cfg.cache_from {
         pull_cache_image(docker, image, creds).await;
     }
-    let ctx = context::pack(
-        &cfg.context,
-        &cfg.dockerfile,
-        cfg.compress && !cfg.uses_buildkit(),
-    )?;
-    info!(files = ctx.files, bytes = ctx.tar.len(), "context packed");
+    // Every check that can fail before the request does: a bad context sends nothing.
+    let manifest = context::scan(&cfg.context, &cfg.dockerfile)?;
     if cfg.uses_buildkit() {
+        // bollard's BuildKit session takes the context as one buffer.
+        let ctx = manifest.pack(false)?;
+        info!(files = ctx.files, bytes = ctx.tar.len(), "context packed");
         buildkit(docker, cfg, creds, tag, ctx).await
     } else {
-        legacy(docker, cfg, creds, tag, ctx).await
+        info!(
+            files = manifest.files(),
+            "context scanned; streaming it to the daemon"
+        );
+        legacy(docker, cfg, creds, tag, manifest).await
     }
 }
 
@@ -45,8 +48,9 @@ async fn legacy(
     cfg: &BuildConfig,
     creds: &Credentials,
     tag: &str,
-    ctx: context::Context,
+    manifest: context::Manifest,
 ) -> Result<String, DockerError> {
+    let dockerfile = manifest.dockerfile().to_string();
     let args: HashMap<&str, &str> = cfg
         .build_args
         .iter()
@@ -58,7 +62,7 @@ async fn legacy(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let mut opts = BuildImageOptionsBuilder::default()
-        .dockerfile(&ctx.dockerfile)
+        .dockerfile(&dockerfile)
         .t(tag)
         .rm(true)
         // Unlike the anchor, a failed step's container is removed too.
@@ -84,18 +88,52 @@ async fn legacy(
         opts = opts.extrahosts(&cfg.add_hosts.join(","));
     }
     let creds_map = creds.build_map();
-    let mut stream = docker.build_image(
+    let (body, packing) = context::stream(manifest, cfg.compress)?;
+    let stream = docker.build_image(
         opts.build(),
         (!creds_map.is_empty()).then_some(creds_map),
-        Some(bollard::body_full(ctx.tar.into())),
+        Some(bollard::body_try_stream(body)),
     );
+    // Returning drops the request and with it the body, which frees a packer still waiting on it.
+    let built = read_output(stream, cfg.quiet).await;
+    // The packer's error first: a file that vanished mid-upload fails the request too, but
+    // only the packer can say which file. The wait is bounded in case the connection still
+    // holds the body; the request's own outcome is then all there is.
+    let packed = tokio::time::timeout(PACKER_GRACE, packing.outcome()).await;
+    let image_id = match (built, packed) {
+        (_, Ok(Err(e))) => return Err(e),
+        (Err(e), _) => return Err(e),
+        (Ok(id), Ok(Ok(context::Packed::Complete { bytes }))) => {
+            info!(bytes, "context sent");
+            id
+        }
+        (Ok(id), _) => {
+            debug!("the daemon answered before reading the whole context");
+            id
+        }
+    };
+    match image_id {
+        Some(id) => Ok(id),
+        None => inspect_id(docker, tag).await,
+    }
+}
+
+/// How long a failed request waits for the packer's verdict.
+const PACKER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Logs the legacy builder's output; returns the image id when the output names it.
+async fn read_output(
+    stream: impl futures_util::Stream<Item = Result<BuildInfo, bollard::errors::Error>>,
+    quiet: bool,
+) -> Result<Option<String>, DockerError> {
+    let mut stream = std::pin::pin!(stream);
     let mut image_id = None;
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| DockerError::Build(stream_error(e)))?;
         if let Some(text) = info.stream.as_deref() {
             for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
                 // With `q`, the only output is the image id.
-                if cfg.quiet && line.starts_with("sha256:") {
+                if quiet && line.starts_with("sha256:") {
                     image_id = Some(line.to_string());
                 } else {
                     info!("  {line}");
@@ -112,10 +150,7 @@ async fn legacy(
             image_id = Some(id.clone());
         }
     }
-    match image_id {
-        Some(id) => Ok(id),
-        None => inspect_id(docker, tag).await,
-    }
+    Ok(image_id)
 }
 
 async fn buildkit(

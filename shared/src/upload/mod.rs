@@ -27,6 +27,8 @@ pub mod keys;
 pub mod nexus;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "s3")]
+pub mod s3_body;
 pub mod select;
 pub mod transfer;
 

@@ -1,8 +1,9 @@
 //! The S3 [`Destination`]: PutObject for small files, multipart (parts streamed from disk,
 //! several in flight, part size growing past the 10,000-part limit, aborted on failure) for large
-//! ones, canned ACL / server-side encryption / storage class as set, and integrity checks: the
-//! SDK's flexible CRC32 checksums on AWS, Content-MD5 on custom endpoints, where S3-compatible
-//! stores reject the flexible checksum headers (reference upload-plugins §2.1).
+//! ones, canned ACL / server-side encryption / storage class as set, and the integrity checksum
+//! chosen by `PLUGIN_CHECKSUM` (by default the SDK's flexible CRC32 on AWS and Content-MD5 on
+//! custom endpoints, where S3-compatible stores reject the SDK's checksum trailers: reference
+//! upload-plugins §2.1). The bodies and checksums come from [`super::s3_body`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,10 +13,10 @@ use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption, StorageClass,
 };
-use base64::Engine as _;
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 
+use super::s3_body::{self, Budget, Checksum, Sum};
 use super::transfer::{Destination, Item, Progress, Remote, SHA256_META, TransferError};
 use crate::aws::sdk_error;
 
@@ -37,8 +38,8 @@ pub struct S3Options {
     pub kms_key_id: Option<String>,
     /// Storage class.
     pub storage_class: Option<String>,
-    /// Send Content-MD5 (custom endpoints, where flexible checksums are off).
-    pub content_md5: bool,
+    /// The integrity checksum of every object and part.
+    pub checksum: Checksum,
     /// Parts of one file in flight.
     pub part_concurrency: usize,
     /// Public URL base for objects (`https://bucket.s3.region.amazonaws.com` or the endpoint).
@@ -60,11 +61,43 @@ macro_rules! object_headers {
     };
 }
 
+/// Puts a computed checksum on a PutObject or UploadPart request (two builder types with the
+/// same setters).
+macro_rules! with_sum {
+    ($req:expr, $sum:expr) => {{
+        let req = $req;
+        match $sum {
+            Some(s) => match s.kind {
+                Checksum::Md5 => req.content_md5(s.base64()),
+                Checksum::Crc32 => req.checksum_crc32(s.base64()),
+                Checksum::Crc32c => req.checksum_crc32_c(s.base64()),
+                Checksum::Sha256 => req.checksum_sha256(s.base64()),
+                Checksum::Sdk | Checksum::None => req,
+            },
+            None => req,
+        }
+    }};
+}
+
+/// Sends a request; a body held in memory is sent with `UNSIGNED-PAYLOAD` like a streamed one
+/// (over plain HTTP the SDK would otherwise hash it with SHA-256 to sign it: the checksum
+/// already covers the body).
+macro_rules! send {
+    ($req:expr, $in_memory:expr) => {
+        if $in_memory {
+            $req.customize().disable_payload_signing().send().await
+        } else {
+            $req.send().await
+        }
+    };
+}
+
 /// An S3 bucket.
 pub struct S3 {
     client: Client,
     bucket: String,
     opts: S3Options,
+    budget: Budget,
 }
 
 impl S3 {
@@ -74,6 +107,7 @@ impl S3 {
             client,
             bucket: bucket.into(),
             opts,
+            budget: Budget::default(),
         })
     }
 
@@ -94,12 +128,24 @@ impl S3 {
     }
 
     async fn put_single(&self, item: &Item, progress: &Progress) -> Result<(), TransferError> {
-        let body = ByteStream::from_path(&item.path).await.map_err(|e| {
+        let read_err = |e: std::io::Error| {
             self.err(
                 &item.key,
                 format!("cannot read {}: {e}", item.path.display()),
             )
-        })?;
+        };
+        let loaded = s3_body::load(&item.path, 0, item.size, self.opts.checksum, &self.budget)
+            .await
+            .map_err(read_err)?;
+        let body = match &loaded.body {
+            Some(b) => ByteStream::from(b.clone()),
+            None => ByteStream::from_path(&item.path).await.map_err(|e| {
+                self.err(
+                    &item.key,
+                    format!("cannot read {}: {e}", item.path.display()),
+                )
+            })?,
+        };
         let req = self
             .client
             .put_object()
@@ -107,32 +153,31 @@ impl S3 {
             .key(&item.key)
             .body(body)
             .content_length(item.size as i64);
-        let mut req = object_headers!(req, item, self.opts);
-        let md5 = if self.opts.content_md5 {
-            let m = md5_range(&item.path, 0, item.size)
-                .await
-                .map_err(|e| self.err(&item.key, e.to_string()))?;
-            req = req.content_md5(base64::engine::general_purpose::STANDARD.encode(m));
-            Some(m)
-        } else {
-            None
-        };
-        let out = req
-            .send()
-            .await
-            .map_err(|e| self.err(&item.key, sdk_error(&e)))?;
-        // A plain (non-KMS) single-part ETag is the MD5: a second, end-to-end check.
-        if let (Some(m), Some(etag)) = (md5, out.e_tag())
-            && self.opts.encryption.as_deref() != Some("aws:kms")
-            && etag.trim_matches('"') != hex::encode(m)
-        {
-            return Err(self.err(
-                &item.key,
-                format!(
-                    "stored ETag {etag} does not match the local MD5 {}",
-                    hex::encode(m)
-                ),
-            ));
+        let req = with_sum!(object_headers!(req, item, self.opts), &loaded.sum);
+        let out =
+            send!(req, loaded.body.is_some()).map_err(|e| self.err(&item.key, sdk_error(&e)))?;
+        // A second, end-to-end check where the answer allows one: a plain (non-KMS)
+        // single-part ETag is the MD5; a flexible checksum is echoed.
+        if let Some(sum) = &loaded.sum {
+            let stored = match sum.kind {
+                Checksum::Md5 if self.opts.encryption.as_deref() != Some("aws:kms") => out
+                    .e_tag()
+                    .map(|t| (t.trim_matches('"').to_string(), hex::encode(&sum.raw))),
+                Checksum::Crc32 => out.checksum_crc32().map(|v| (v.to_string(), sum.base64())),
+                Checksum::Crc32c => out
+                    .checksum_crc32_c()
+                    .map(|v| (v.to_string(), sum.base64())),
+                Checksum::Sha256 => out.checksum_sha256().map(|v| (v.to_string(), sum.base64())),
+                _ => None,
+            };
+            if let Some((stored, local)) = stored
+                && stored != local
+            {
+                return Err(self.err(
+                    &item.key,
+                    format!("the stored checksum {stored} does not match the local {local}"),
+                ));
+            }
         }
         progress.add(item.size);
         Ok(())
@@ -146,6 +191,7 @@ impl S3 {
             .bucket(&self.bucket)
             .key(&item.key);
         let created = object_headers!(create, item, self.opts)
+            .set_checksum_algorithm(self.opts.checksum.algorithm())
             .send()
             .await
             .map_err(|e| self.err(&item.key, sdk_error(&e)))?;
@@ -222,19 +268,27 @@ impl S3 {
                 let offset = i * part_size;
                 let len = part_size.min(item.size - offset);
                 let number = (i + 1) as i32;
-                let body = ByteStream::read_from()
-                    .path(&item.path)
-                    .offset(offset)
-                    .length(Length::Exact(len))
-                    .build()
-                    .await
-                    .map_err(|e| {
-                        self.err(
-                            &item.key,
-                            format!("cannot read {}: {e}", item.path.display()),
-                        )
-                    })?;
-                let mut req = self
+                let read_err = |e: String| {
+                    self.err(
+                        &item.key,
+                        format!("cannot read {}: {e}", item.path.display()),
+                    )
+                };
+                let loaded =
+                    s3_body::load(&item.path, offset, len, self.opts.checksum, &self.budget)
+                        .await
+                        .map_err(|e| read_err(e.to_string()))?;
+                let body = match &loaded.body {
+                    Some(b) => ByteStream::from(b.clone()),
+                    None => ByteStream::read_from()
+                        .path(&item.path)
+                        .offset(offset)
+                        .length(Length::Exact(len))
+                        .build()
+                        .await
+                        .map_err(|e| read_err(e.to_string()))?,
+                };
+                let req = self
                     .client
                     .upload_part()
                     .bucket(&self.bucket)
@@ -243,23 +297,28 @@ impl S3 {
                     .part_number(number)
                     .content_length(len as i64)
                     .body(body);
-                if self.opts.content_md5 {
-                    let m = md5_range(&item.path, offset, len)
-                        .await
-                        .map_err(|e| self.err(&item.key, e.to_string()))?;
-                    req = req.content_md5(base64::engine::general_purpose::STANDARD.encode(m));
-                }
-                let out = req.send().await.map_err(|e| {
+                let req = with_sum!(req, &loaded.sum);
+                let out = send!(req, loaded.body.is_some()).map_err(|e| {
                     self.err(&item.key, format!("part {number}: {}", sdk_error(&e)))
                 })?;
                 progress.add(len);
+                // Complete must list the checksum each part was sent with; some stores do not
+                // echo it, so ours is used, and the answer's where we computed none.
+                let mine =
+                    |k: Checksum| loaded.sum.as_ref().filter(|s| s.kind == k).map(Sum::base64);
                 Ok::<_, TransferError>(
                     CompletedPart::builder()
                         .part_number(number)
                         .set_e_tag(out.e_tag().map(str::to_string))
-                        .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
-                        .set_checksum_crc32_c(out.checksum_crc32_c().map(str::to_string))
-                        .set_checksum_sha256(out.checksum_sha256().map(str::to_string))
+                        .set_checksum_crc32(
+                            mine(Checksum::Crc32).or(out.checksum_crc32().map(str::to_string)),
+                        )
+                        .set_checksum_crc32_c(
+                            mine(Checksum::Crc32c).or(out.checksum_crc32_c().map(str::to_string)),
+                        )
+                        .set_checksum_sha256(
+                            mine(Checksum::Sha256).or(out.checksum_sha256().map(str::to_string)),
+                        )
                         .build(),
                 )
             })
@@ -331,34 +390,6 @@ pub fn part_size(size: u64) -> u64 {
     let needed = size.div_ceil(MAX_PARTS);
     let mib = 1024 * 1024;
     needed.div_ceil(mib).saturating_mul(mib).max(MIN_PART_SIZE)
-}
-
-async fn md5_range(path: &Path, offset: u64, len: u64) -> std::io::Result<[u8; 16]> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        use md5::Digest as _;
-        use std::io::{Read as _, Seek as _, SeekFrom};
-        let mut f = std::fs::File::open(path)?;
-        f.seek(SeekFrom::Start(offset))?;
-        let mut h = md5::Md5::new();
-        let mut left = len;
-        let mut buf = vec![0u8; 1 << 20];
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            let n = f.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "file shrank while uploading",
-                ));
-            }
-            h.update(&buf[..n]);
-            left -= n as u64;
-        }
-        Ok(h.finalize().into())
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 impl Destination for S3 {
