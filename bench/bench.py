@@ -262,6 +262,11 @@ def s3_group(part_md5):
                  "PLUGIN_SOURCE": ds, "PLUGIN_TARGET": prefix}
         return extra, [str(BIN / "longshore-s3")]
 
+    def ours_crc32c(ds, prefix):
+        # The same, with the hardware CRC32C instead of the default Content-MD5 (PLUGIN_CHECKSUM).
+        extra, argv = ours(ds, prefix)
+        return dict(extra, PLUGIN_CHECKSUM="crc32c"), argv
+
     def aws(conf):
         def f(ds, prefix):
             extra = dict(aws_env, AWS_CONFIG_FILE=str(cfg / conf))
@@ -277,6 +282,7 @@ def s3_group(part_md5):
 
     tools = {
         "longshore": ours,
+        "longshore-crc32c": ours_crc32c,
         "aws-default": aws("aws-default"),
         "aws-c32": aws("aws-c32"),
         "rclone-default": rclone(),
