@@ -186,6 +186,41 @@ pub(crate) fn gcloud_adc_file(env: &Env) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// The five settings of workload identity federation (OIDC token → STS → IAM credentials).
+const WIF_VARS: [&str; 5] = [
+    "PLUGIN_OIDC_TOKEN_ID",
+    "PLUGIN_PROJECT_NUMBER",
+    "PLUGIN_POOL_ID",
+    "PLUGIN_PROVIDER_ID",
+    "PLUGIN_SERVICE_ACCOUNT_EMAIL",
+];
+
+/// Whether workload identity federation is set up: all five of its settings, or none (then
+/// `false`); some but not all is an error naming the missing ones.
+pub(crate) fn workload_identity_given(env: &Env) -> Result<bool, SettingsError> {
+    let given: Vec<&str> = WIF_VARS
+        .iter()
+        .copied()
+        .filter(|v| env.string(&[v]).is_some())
+        .collect();
+    if !given.is_empty() && given.len() < WIF_VARS.len() {
+        let missing: Vec<&str> = WIF_VARS
+            .iter()
+            .copied()
+            .filter(|v| !given.contains(v))
+            .collect();
+        return Err(SettingsError::Required {
+            var: missing.join(", "),
+            hint: format!(
+                "workload identity federation needs all five of {}; given: {}",
+                WIF_VARS.join(", "),
+                given.join(", ")
+            ),
+        });
+    }
+    Ok(!given.is_empty())
+}
+
 pub(crate) fn check_id(
     var: &str,
     v: &str,

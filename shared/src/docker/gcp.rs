@@ -43,13 +43,6 @@ const JSON_KEY_VARS: &[&str] = &[
     "GOOGLE_CREDENTIALS",
     "TOKEN",
 ];
-const WIF_VARS: [&str; 5] = [
-    "PLUGIN_OIDC_TOKEN_ID",
-    "PLUGIN_PROJECT_NUMBER",
-    "PLUGIN_POOL_ID",
-    "PLUGIN_PROVIDER_ID",
-    "PLUGIN_SERVICE_ACCOUNT_EMAIL",
-];
 const REGISTRY_VARS: &[&str] = &["PLUGIN_REGISTRY", "DOCKER_REGISTRY"];
 
 crate::settings! {
@@ -268,27 +261,7 @@ fn plan(g: &GcpSettings, s: &DockerSettings, env: &Env) -> Result<Plan, Settings
         .first_set(JSON_KEY_VARS)
         .filter(|(_, v)| !v.trim().is_empty())
         .and_then(|(name, _)| JSON_KEY_VARS.iter().copied().find(|n| *n == name));
-    let wif_given: Vec<&str> = WIF_VARS
-        .iter()
-        .copied()
-        .filter(|v| env.string(&[v]).is_some())
-        .collect();
-    if !wif_given.is_empty() && wif_given.len() < WIF_VARS.len() {
-        let missing: Vec<&str> = WIF_VARS
-            .iter()
-            .copied()
-            .filter(|v| !wif_given.contains(v))
-            .collect();
-        return Err(SettingsError::Required {
-            var: missing.join(", "),
-            hint: format!(
-                "workload identity federation needs all five of {}; given: {}",
-                WIF_VARS.join(", "),
-                wif_given.join(", ")
-            ),
-        });
-    }
-    let wif = !wif_given.is_empty();
+    let wif = crate::gcp_auth::workload_identity_given(env)?;
     // Validated even when unused: a typo in a sovereign endpoint should not wait for the day
     // the flow changes.
     let sts = endpoint("PLUGIN_STS_ENDPOINT", &g.sts_endpoint)?;

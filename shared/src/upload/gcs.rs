@@ -447,40 +447,13 @@ impl std::fmt::Debug for GcsAuth {
     }
 }
 
-const WIF_VARS: [&str; 5] = [
-    "PLUGIN_OIDC_TOKEN_ID",
-    "PLUGIN_PROJECT_NUMBER",
-    "PLUGIN_POOL_ID",
-    "PLUGIN_PROVIDER_ID",
-    "PLUGIN_SERVICE_ACCOUNT_EMAIL",
-];
-
 /// Picks the credentials in the anchor's order (workload identity, `token`, `json_key`,
 /// application default credentials) and validates them, without network.
 pub fn auth(s: &AuthSettings, env: &Env) -> Result<GcsAuth, SettingsError> {
-    let wif_given: Vec<&str> = WIF_VARS
-        .iter()
-        .copied()
-        .filter(|v| env.string(&[v]).is_some())
-        .collect();
-    if !wif_given.is_empty() && wif_given.len() < WIF_VARS.len() {
-        let missing: Vec<&str> = WIF_VARS
-            .iter()
-            .copied()
-            .filter(|v| !wif_given.contains(v))
-            .collect();
-        return Err(SettingsError::Required {
-            var: missing.join(", "),
-            hint: format!(
-                "workload identity federation needs all five of {}; given: {}",
-                WIF_VARS.join(", "),
-                wif_given.join(", ")
-            ),
-        });
-    }
+    let wif = crate::gcp_auth::workload_identity_given(env)?;
     let sts = endpoint("PLUGIN_STS_ENDPOINT", &s.sts_endpoint)?;
     let iam = endpoint("PLUGIN_IAM_ENDPOINT", &s.iam_endpoint)?;
-    let (source, label) = if !wif_given.is_empty() {
+    let (source, label) = if wif {
         let email = s.service_account_email.trim();
         check_id(
             "PLUGIN_PROJECT_NUMBER",
