@@ -3,9 +3,11 @@
 //! distribution API, without a daemon. Blobs the registry already has are not sent again.
 //!
 //! `docker save` layers are uncompressed tars; they are gzip-compressed (deterministically, so a
-//! second push finds the same digests) into a private temporary directory and pushed with a
-//! Docker v2 schema-2 manifest, which every registry and every docker version pulls. OCI archives
-//! are pushed as they are. Registry auth: Basic, or the Bearer token flow the registry announces
+//! second push finds the same digests) and pushed with a Docker v2 schema-2 manifest, which every
+//! registry and every docker version pulls. A layer's compressed bytes flow into an upload session
+//! while they are made (see [`super::spool`]): its digest is known only at the end, when a
+//! registry that already has the blob makes us drop the upload instead of finishing it. OCI
+//! archives are pushed as they are. Registry auth: Basic, or the Bearer token flow the registry announces
 //! in `WWW-Authenticate`. TLS trusts the system roots plus `/etc/docker/certs.d/<host>/ca.crt`,
 //! the docker convention. An insecure registry gets TLS without verification, else plain HTTP,
 //! as dockerd does; a loopback registry may speak plain HTTP, but one that speaks TLS is verified
@@ -14,12 +16,14 @@
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::Digest as _;
 use tracing::{debug, info, warn};
 
 use super::auth::RegistryAuth;
+use super::spool::{Progress, Spool, follow};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -40,10 +44,10 @@ fn fail(msg: impl Into<String>) -> DistributionError {
 #[derive(Debug, Clone)]
 enum BlobSource {
     /// A range of the tarball.
-    Range { offset: u64, len: u64 },
-    /// A file we wrote (compressed layer).
+    Range { offset: u64 },
+    /// A file we wrote (a compressed layer, sent again after a failed streamed upload).
     File(PathBuf),
-    /// Bytes in memory (config, converted manifest).
+    /// Bytes in memory (the image config).
     Bytes(Vec<u8>),
 }
 
@@ -54,12 +58,41 @@ struct Blob {
     source: BlobSource,
 }
 
+/// An uncompressed `docker save` layer: a range of the tarball.
+struct RawLayer {
+    offset: u64,
+    len: u64,
+}
+
+/// The manifest to push, or what is needed to write it once the layers' digests are known.
+enum Manifest {
+    Ready {
+        bytes: Vec<u8>,
+        media_type: String,
+    },
+    Docker {
+        config_digest: String,
+        config_size: u64,
+    },
+}
+
 /// What the tarball holds, ready to push.
 struct Image {
+    /// Blobs whose digest the archive gives.
     blobs: Vec<Blob>,
-    manifest: Vec<u8>,
-    media_type: String,
-    _tmp: tempfile::TempDir,
+    /// `docker save` layers, compressed while they are pushed.
+    layers: Vec<RawLayer>,
+    manifest: Manifest,
+    /// Where compressed layers are spooled.
+    tmp: tempfile::TempDir,
+}
+
+/// What the blob uploads did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sent {
+    uploaded: usize,
+    present: usize,
+    bytes: u64,
 }
 
 /// The outcome of a push.
@@ -85,49 +118,101 @@ pub async fn push_tarball(
     insecure: bool,
 ) -> Result<Vec<(String, TarPush)>, DistributionError> {
     let tarball_owned = tarball.to_path_buf();
-    let image = tokio::task::spawn_blocking(move || read_image(&tarball_owned))
-        .await
-        .map_err(|e| fail(format!("reading the tarball failed: {e}")))??;
-    let client = Registry::connect(host, path, auth, insecure).await?;
+    // Reading the archive's index and reaching the registry (TLS roots, the /v2/ probe) go side
+    // by side; neither needs the other.
+    let read = async {
+        tokio::task::spawn_blocking(move || read_image(&tarball_owned))
+            .await
+            .map_err(|e| fail(format!("reading the tarball failed: {e}")))?
+    };
+    let (image, client) = tokio::try_join!(read, Registry::connect(host, path, auth, insecure))?;
+    // Blobs go once; later tags only need the manifest.
+    let (manifest, media_type, sent) = push_blobs(&client, &image, tarball).await?;
     let mut out = Vec::new();
-    let mut first = true;
-    for tag in tags {
-        let mut uploaded = 0;
-        let mut present = 0;
-        let mut bytes = 0;
-        // Blobs go once; later tags only need the manifest.
-        if first {
-            for blob in &image.blobs {
-                if client.has_blob(&blob.digest).await? {
-                    present += 1;
-                    debug!("blob {} already present", blob.digest);
-                    continue;
-                }
-                client.put_blob(blob, tarball).await?;
-                uploaded += 1;
-                bytes += blob.size;
-            }
-            info!(
-                "blobs: {uploaded} uploaded ({:.1} MiB), {present} already present",
-                bytes as f64 / 1048576.0
-            );
-            first = false;
-        }
-        let digest = client
-            .put_manifest(tag, &image.manifest, &image.media_type)
-            .await?;
+    for (i, tag) in tags.iter().enumerate() {
+        let digest = client.put_manifest(tag, &manifest, &media_type).await?;
         info!("{host}/{path}:{tag} digest {digest}");
+        let sent = if i == 0 { sent } else { Sent::default() };
         out.push((
             tag.clone(),
             TarPush {
                 digest,
-                uploaded,
-                present,
-                bytes,
+                uploaded: sent.uploaded,
+                present: sent.present,
+                bytes: sent.bytes,
             },
         ));
     }
     Ok(out)
+}
+
+/// Pushes every blob the registry lacks; returns the manifest and its media type.
+async fn push_blobs(
+    client: &Registry,
+    image: &Image,
+    tarball: &Path,
+) -> Result<(Vec<u8>, String, Sent), DistributionError> {
+    let mut sent = Sent::default();
+    for blob in &image.blobs {
+        if client.has_blob(&blob.digest).await? {
+            sent.present += 1;
+            debug!("blob {} already present", blob.digest);
+            continue;
+        }
+        client.put_blob(blob, tarball).await?;
+        sent.uploaded += 1;
+        sent.bytes += blob.size;
+    }
+    let mut descriptors = Vec::new();
+    let count = image.layers.len();
+    for (i, layer) in image.layers.iter().enumerate() {
+        let spool = image.tmp.path().join(format!("layer-{i}.tar.gz"));
+        let pushed = client.push_layer(tarball, layer, &spool).await?;
+        info!(
+            "layer {}/{count}: {:.1} MiB compressed to {:.1} MiB, {} {}",
+            i + 1,
+            layer.len as f64 / 1048576.0,
+            pushed.size as f64 / 1048576.0,
+            pushed.digest,
+            if pushed.uploaded {
+                "uploaded"
+            } else {
+                "already present"
+            }
+        );
+        if pushed.uploaded {
+            sent.uploaded += 1;
+            sent.bytes += pushed.size;
+        } else {
+            sent.present += 1;
+        }
+        descriptors.push(serde_json::json!({
+            "mediaType": DOCKER_LAYER_GZIP, "size": pushed.size, "digest": pushed.digest,
+        }));
+    }
+    info!(
+        "blobs: {} uploaded ({:.1} MiB), {} already present",
+        sent.uploaded,
+        sent.bytes as f64 / 1048576.0,
+        sent.present
+    );
+    let (manifest, media_type) = match &image.manifest {
+        Manifest::Ready { bytes, media_type } => (bytes.clone(), media_type.clone()),
+        Manifest::Docker {
+            config_digest,
+            config_size,
+        } => {
+            let m = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": { "mediaType": DOCKER_CONFIG, "size": config_size, "digest": config_digest },
+                "layers": descriptors,
+            });
+            let bytes = serde_json::to_vec(&m).map_err(|e| fail(e.to_string()))?;
+            (bytes, DOCKER_MANIFEST.to_string())
+        }
+    };
+    Ok((manifest, media_type, sent))
 }
 
 // ------------------------------------------------------------------------------ tarball
@@ -146,8 +231,9 @@ fn read_image(tarball: &Path) -> Result<Image, DistributionError> {
         .map_err(|e| fail(format!("cannot open {}: {e}", tarball.display())))?;
     let mut archive = tar::Archive::new(file);
     let mut entries: HashMap<String, Entry> = HashMap::new();
+    // Seek over the members' contents instead of reading them: only the headers are needed.
     for e in archive
-        .entries()
+        .entries_with_seek()
         .map_err(|e| fail(format!("{} is not a tar archive: {e}", tarball.display())))?
     {
         let e = e.map_err(|e| {
@@ -222,17 +308,15 @@ fn docker_save(
         .ok_or_else(|| fail("manifest.json has no Config"))?;
     let config = read(config_name)?;
     let config_digest = format!("sha256:{}", sha256_hex(&config));
-    let mut blobs = vec![Blob {
+    let blobs = vec![Blob {
         digest: config_digest.clone(),
         size: config.len() as u64,
         source: BlobSource::Bytes(config.clone()),
     }];
     let mut layers = Vec::new();
-    for (i, layer) in first["Layers"]
+    for layer in first["Layers"]
         .as_array()
         .ok_or_else(|| fail("manifest.json has no Layers"))?
-        .iter()
-        .enumerate()
     {
         let name = layer
             .as_str()
@@ -240,75 +324,96 @@ fn docker_save(
         let en = entries
             .get(name)
             .ok_or_else(|| fail(format!("{} has no {name}", tarball.display())))?;
-        let out = tmp.path().join(format!("layer-{i}.tar.gz"));
-        let (digest, size) = gzip_range(tarball, en.offset, en.len, &out)?;
-        layers.push(
-            serde_json::json!({ "mediaType": DOCKER_LAYER_GZIP, "size": size, "digest": digest }),
-        );
-        blobs.push(Blob {
-            digest,
-            size,
-            source: BlobSource::File(out),
+        layers.push(RawLayer {
+            offset: en.offset,
+            len: en.len,
         });
     }
-    let m = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": { "mediaType": DOCKER_CONFIG, "size": config.len(), "digest": config_digest },
-        "layers": layers,
-    });
-    let manifest = serde_json::to_vec(&m).map_err(|e| fail(e.to_string()))?;
     Ok(Image {
         blobs,
-        manifest,
-        media_type: DOCKER_MANIFEST.into(),
-        _tmp: tmp,
+        layers,
+        manifest: Manifest::Docker {
+            config_digest,
+            config_size: config.len() as u64,
+        },
+        tmp,
     })
 }
 
-/// Compresses a tar range deterministically (no timestamp, fixed level).
+/// Input per compressed block. Blocks are compressed on every core (pigz-style: each block a
+/// run of deflate blocks ending on a byte boundary, one gzip stream in all), so the output
+/// depends on this size and the level, never on the number of threads: the same layer gives the
+/// same digest on any machine, and a second push finds it.
+const GZIP_BLOCK: usize = 1 << 20;
+
+/// Compresses a tar range deterministically (no timestamp, fixed level and block size) into
+/// `spool`; returns the compressed blob's digest and size.
 fn gzip_range(
     tarball: &Path,
     offset: u64,
     len: u64,
-    out: &Path,
+    spool: Spool,
 ) -> Result<(String, u64), DistributionError> {
-    use std::io::Write as _;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    gzip_range_on(tarball, offset, len, spool, threads)
+}
+
+fn gzip_range_on(
+    tarball: &Path,
+    offset: u64,
+    len: u64,
+    spool: Spool,
+    threads: usize,
+) -> Result<(String, u64), DistributionError> {
+    use gzp::ZWriter as _;
     let mut f = std::fs::File::open(tarball).map_err(|e| fail(e.to_string()))?;
     f.seek(SeekFrom::Start(offset))
         .map_err(|e| fail(e.to_string()))?;
     let mut src = f.take(len);
-    let file = std::fs::File::create(out)
-        .map_err(|e| fail(format!("cannot write {}: {e}", out.display())))?;
     struct Hashing<W> {
         inner: W,
         hash: sha2::Sha256,
-        n: u64,
     }
     impl<W: std::io::Write> std::io::Write for Hashing<W> {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
             let n = self.inner.write(b)?;
             self.hash.update(&b[..n]);
-            self.n += n as u64;
             Ok(n)
         }
         fn flush(&mut self) -> std::io::Result<()> {
             self.inner.flush()
         }
     }
-    let w = Hashing {
-        inner: std::io::BufWriter::new(file),
+    let mut w = Hashing {
+        inner: spool,
         hash: sha2::Sha256::new(),
-        n: 0,
     };
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(w, flate2::Compression::fast());
-    std::io::copy(&mut src, &mut gz)
-        .map_err(|e| fail(format!("compressing a layer failed: {e}")))?;
-    let mut w = gz.finish().map_err(|e| fail(e.to_string()))?;
-    w.flush().map_err(|e| fail(e.to_string()))?;
-    Ok((format!("sha256:{}", hex::encode(w.hash.finalize())), w.n))
+    let copied = std::thread::scope(|scope| {
+        let mut gz = gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
+            .num_threads(threads)
+            .and_then(|b| b.buffer_size(GZIP_BLOCK))
+            .map_err(|e| fail(format!("cannot start the compressor: {e}")))?
+            .compression_level(flate2::Compression::fast())
+            .from_borrowed_writer(&mut w, scope);
+        let copied = std::io::copy(&mut src, &mut gz);
+        // finish() always, even after a failed read: a compressor dropped unfinished panics.
+        let finished = gz.finish();
+        let copied = copied.map_err(|e| fail(format!("compressing a layer failed: {e}")))?;
+        finished.map_err(|e| fail(format!("compressing a layer failed: {e}")))?;
+        Ok::<u64, DistributionError>(copied)
+    })?;
+    if copied != len {
+        return Err(fail(format!(
+            "{} changed while it was read (a layer ends early)",
+            tarball.display()
+        )));
+    }
+    let digest = format!("sha256:{}", hex::encode(w.hash.finalize()));
+    let size = w
+        .inner
+        .finish()
+        .map_err(|e| fail(format!("writing a compressed layer failed: {e}")))?;
+    Ok((digest, size))
 }
 
 fn oci_layout(
@@ -359,17 +464,17 @@ fn oci_layout(
         blobs.push(Blob {
             digest,
             size: en.len,
-            source: BlobSource::Range {
-                offset: en.offset,
-                len: en.len,
-            },
+            source: BlobSource::Range { offset: en.offset },
         });
     }
     Ok(Image {
         blobs,
-        manifest,
-        media_type,
-        _tmp: tmp,
+        layers: Vec::new(),
+        manifest: Manifest::Ready {
+            bytes: manifest,
+            media_type,
+        },
+        tmp,
     })
 }
 
@@ -455,6 +560,17 @@ impl Registry {
         ))
     }
 
+    /// Adds the credentials: the Bearer token once there is one, else Basic.
+    async fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(t) = self.token.lock().await.as_deref() {
+            req.bearer_auth(t)
+        } else if let Some((u, p)) = &self.basic {
+            req.basic_auth(u, Some(p))
+        } else {
+            req
+        }
+    }
+
     /// Sends a request, answering the registry's auth challenge once.
     async fn send(
         &self,
@@ -463,12 +579,7 @@ impl Registry {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = make();
-            if let Some(t) = self.token.lock().await.as_deref() {
-                req = req.bearer_auth(t);
-            } else if let Some((u, p)) = &self.basic {
-                req = req.basic_auth(u, Some(p));
-            }
+            let req = self.authorize(make()).await;
             let resp = match req.send().await {
                 Ok(r) => r,
                 // Every request here is idempotent (HEAD, GET, PUT by digest, POST of a new
@@ -568,59 +679,150 @@ impl Registry {
         Ok(resp.status().is_success())
     }
 
-    async fn put_blob(&self, blob: &Blob, tarball: &Path) -> Result<(), DistributionError> {
+    /// Opens an upload session; returns its URL.
+    async fn start_upload(&self) -> Result<String, DistributionError> {
         let start = format!("{}/v2/{}/blobs/uploads/", self.base, self.path);
         let resp = self
             .send(|| self.http.post(&start).header("content-length", "0"))
             .await?;
         if resp.status() != 202 {
-            return Err(fail(format!(
-                "starting the upload of {} failed: {}",
-                blob.digest,
-                resp.status()
-            )));
+            return Err(refused("starting a blob upload", resp).await);
         }
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| fail("the registry gave no upload location"))?;
-        let mut url = if location.starts_with("http") {
-            location.to_string()
-        } else {
-            format!("{}{location}", self.base)
+        upload_location(&self.base, &resp).map_err(fail)
+    }
+
+    /// Completes an upload session whose bytes are all sent.
+    async fn finish_upload(&self, location: &str, digest: &str) -> Result<(), DistributionError> {
+        let url = with_digest(location, digest);
+        let resp = self
+            .send(|| self.http.put(&url).header("content-length", "0"))
+            .await?;
+        if resp.status() != 201 {
+            return Err(refused(&format!("completing the upload of {digest}"), resp).await);
+        }
+        Ok(())
+    }
+
+    /// Cancels an upload session, best effort: the registry expires abandoned ones anyway.
+    async fn cancel_upload(&self, location: &str) {
+        let req = self
+            .authorize(self.http.delete(location))
+            .await
+            .timeout(Duration::from_secs(10));
+        if let Err(e) = req.send().await {
+            debug!("cancelling an upload session failed: {e}");
+        }
+    }
+
+    /// Uploads a blob whose digest is known, in one PUT streamed from its file (or memory).
+    async fn put_blob(&self, blob: &Blob, tarball: &Path) -> Result<(), DistributionError> {
+        let url = with_digest(&self.start_upload().await?, &blob.digest);
+        let open = |p: &Path| {
+            std::fs::File::open(p)
+                .map(Arc::new)
+                .map_err(|e| fail(format!("cannot read {}: {e}", p.display())))
         };
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(&format!("digest={}", blob.digest));
-        let body = match &blob.source {
-            BlobSource::Bytes(b) => b.clone(),
-            BlobSource::File(p) => tokio::fs::read(p).await.map_err(|e| fail(e.to_string()))?,
-            BlobSource::Range { offset, len } => {
-                let mut f = std::fs::File::open(tarball).map_err(|e| fail(e.to_string()))?;
-                f.seek(SeekFrom::Start(*offset))
-                    .map_err(|e| fail(e.to_string()))?;
-                let mut buf = vec![0u8; *len as usize];
-                f.read_exact(&mut buf).map_err(|e| fail(e.to_string()))?;
-                buf
-            }
+        let file = match &blob.source {
+            BlobSource::Bytes(_) => None,
+            BlobSource::File(p) => Some((open(p)?, 0)),
+            BlobSource::Range { offset, .. } => Some((open(tarball)?, *offset)),
         };
         let resp = self
             .send(|| {
+                let body = match (&blob.source, &file) {
+                    (BlobSource::Bytes(b), _) => reqwest::Body::from(b.clone()),
+                    (_, Some((f, offset))) => reqwest::Body::wrap_stream(follow(
+                        f.clone(),
+                        *offset,
+                        Progress::finished(blob.size),
+                    )),
+                    (_, None) => reqwest::Body::from(Vec::new()),
+                };
                 self.http
                     .put(&url)
                     .header("content-type", "application/octet-stream")
-                    .body(body.clone())
+                    .header("content-length", blob.size)
+                    .body(body)
             })
             .await?;
         if resp.status() != 201 {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(fail(format!(
-                "uploading blob {} failed: {}",
-                blob.digest,
-                text.trim()
-            )));
+            return Err(refused(&format!("uploading blob {}", blob.digest), resp).await);
         }
         Ok(())
+    }
+
+    /// Compresses a `docker save` layer into `spool` and uploads it while it is compressed.
+    async fn push_layer(
+        &self,
+        tarball: &Path,
+        layer: &RawLayer,
+        spool: &Path,
+    ) -> Result<PushedLayer, DistributionError> {
+        let writer = std::fs::File::create(spool)
+            .map_err(|e| fail(format!("cannot write {}: {e}", spool.display())))?;
+        let reader = std::fs::File::open(spool)
+            .map(Arc::new)
+            .map_err(|e| fail(format!("cannot read {}: {e}", spool.display())))?;
+        let (writer, progress) = Spool::new(writer);
+        let (tarball, offset, len) = (tarball.to_path_buf(), layer.offset, layer.len);
+        let compress =
+            tokio::task::spawn_blocking(move || gzip_range(&tarball, offset, len, writer));
+
+        let session = self.start_upload().await?;
+        let body = reqwest::Body::wrap_stream(follow(reader, 0, progress));
+        let patch = self
+            .authorize(self.http.patch(&session))
+            .await
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        let base = self.base.clone();
+        let upload = tokio::spawn(async move {
+            let resp = patch
+                .send()
+                .await
+                // Without the URL: the session's long state token says nothing to a reader.
+                .map_err(|e| crate::error::one_line(&e.without_url()))?;
+            if resp.status() != 202 {
+                return Err(format!("the registry answered {}", resp.status()));
+            }
+            upload_location(&base, &resp)
+        });
+
+        let (digest, size) = compress
+            .await
+            .map_err(|e| fail(format!("compressing a layer failed: {e}")))??;
+        // Only now is the digest known. A registry that has the blob needs none of it: drop the
+        // upload, which has sent only what went out while the layer was compressed.
+        if self.has_blob(&digest).await? {
+            upload.abort();
+            self.cancel_upload(&session).await;
+            return Ok(PushedLayer {
+                digest,
+                size,
+                uploaded: false,
+            });
+        }
+        let streamed = match upload.await {
+            Ok(Ok(location)) => self.finish_upload(&location, &digest).await,
+            Ok(Err(e)) => Err(fail(e)),
+            Err(e) => Err(fail(e.to_string())),
+        };
+        if let Err(e) = streamed {
+            // The compressed copy is complete: send it again, in one PUT with the usual retries.
+            warn!("streaming layer {digest} failed ({e}); sending it again");
+            self.cancel_upload(&session).await;
+            let blob = Blob {
+                digest: digest.clone(),
+                size,
+                source: BlobSource::File(spool.to_path_buf()),
+            };
+            self.put_blob(&blob, Path::new("")).await?;
+        }
+        Ok(PushedLayer {
+            digest,
+            size,
+            uploaded: true,
+        })
     }
 
     async fn put_manifest(
@@ -639,12 +841,7 @@ impl Registry {
             })
             .await?;
         if resp.status() != 201 {
-            let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
-            return Err(fail(format!(
-                "pushing the manifest for {tag} failed: {status} {}",
-                text.trim()
-            )));
+            return Err(refused(&format!("pushing the manifest for {tag}"), resp).await);
         }
         let local = format!("sha256:{}", sha256_hex(manifest));
         match resp
@@ -657,5 +854,114 @@ impl Registry {
             ))),
             _ => Ok(local),
         }
+    }
+}
+
+/// A layer pushed by [`Registry::push_layer`].
+struct PushedLayer {
+    digest: String,
+    size: u64,
+    /// False when the registry already had it.
+    uploaded: bool,
+}
+
+/// The absolute URL of an upload session from a response's `Location`.
+fn upload_location(base: &str, resp: &reqwest::Response) -> Result<String, String> {
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("the registry gave no upload location")?;
+    Ok(if location.starts_with("http") {
+        location.to_string()
+    } else {
+        format!("{base}{location}")
+    })
+}
+
+/// "`what` failed: <status> <the registry's error body>".
+async fn refused(what: &str, resp: reqwest::Response) -> DistributionError {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    fail(format!("{what} failed: {status} {}", text.trim()))
+}
+
+/// An upload session URL with the `digest` query that completes it.
+fn with_digest(location: &str, digest: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={digest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_query_is_appended_to_any_location() {
+        assert_eq!(
+            with_digest("http://r/v2/a/blobs/uploads/u1", "sha256:ab"),
+            "http://r/v2/a/blobs/uploads/u1?digest=sha256:ab"
+        );
+        assert_eq!(
+            with_digest("http://r/v2/a/blobs/uploads/u1?_state=x", "sha256:ab"),
+            "http://r/v2/a/blobs/uploads/u1?_state=x&digest=sha256:ab"
+        );
+    }
+
+    #[test]
+    fn compression_is_deterministic_and_the_digest_is_of_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = dir.path().join("in.tar");
+        let data: Vec<u8> = (0..2_700_000u32)
+            .map(|i| (i % 97 ^ i / 1013) as u8)
+            .collect();
+        std::fs::write(&tar, [b"head".as_slice(), &data, b"tail"].concat()).unwrap();
+        let run = |name: &str, threads: usize| {
+            let out = dir.path().join(name);
+            let (spool, _) = Spool::new(std::fs::File::create(&out).unwrap());
+            let (digest, size) = gzip_range_on(&tar, 4, data.len() as u64, spool, threads).unwrap();
+            (digest, size, std::fs::read(&out).unwrap())
+        };
+        // The bytes depend on neither the run nor the number of threads.
+        let (d1, n1, b1) = run("a.gz", 2);
+        let (d2, _, b2) = run("b.gz", 5);
+        assert_eq!(d1, d2);
+        assert_eq!(b1, b2);
+        assert_eq!(n1, b1.len() as u64);
+        assert_eq!(d1, format!("sha256:{}", sha256_hex(&b1)));
+        // One gzip member (a plain, not multi-member, decoder reads all of it).
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&b1[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn an_empty_layer_compresses_to_a_valid_empty_gzip() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = dir.path().join("in.tar");
+        std::fs::write(&tar, b"").unwrap();
+        let out = dir.path().join("o.gz");
+        let (spool, _) = Spool::new(std::fs::File::create(&out).unwrap());
+        let (digest, size) = gzip_range(&tar, 0, 0, spool).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(size, bytes.len() as u64);
+        assert_eq!(digest, format!("sha256:{}", sha256_hex(&bytes)));
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back.is_empty());
+    }
+
+    #[test]
+    fn a_tarball_that_shrank_is_an_error_not_a_short_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = dir.path().join("in.tar");
+        std::fs::write(&tar, vec![7u8; 1000]).unwrap();
+        let (spool, _) = Spool::new(std::fs::File::create(dir.path().join("o")).unwrap());
+        let err = gzip_range(&tar, 0, 5000, spool).unwrap_err();
+        assert!(err.0.contains("changed while it was read"), "{err}");
     }
 }

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod push;
 pub mod reference;
 pub mod settings;
+pub mod spool;
 pub mod ssh;
 pub mod tags;
 

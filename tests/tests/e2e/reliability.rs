@@ -444,6 +444,41 @@ fn docker_push_that_never_succeeds_says_what_was_not_pushed() {
 }
 
 #[test]
+fn daemonless_push_sends_a_layer_again_when_its_streamed_upload_fails() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("base.tar");
+    docker_cli(&s, &["save", "-o", tar.to_str().unwrap(), &s.base_image]).assert_success();
+    // Only the streamed PATCH of the first layer fails: the registry reads it whole, then the
+    // connection drops before any answer.
+    let proxy = FaultProxy::start(s.registry_plain.parse().unwrap(), 0.0, ALL_FAULTS, 1);
+    proxy.only("PATCH ");
+    proxy.fail_next(1, Fault::ResetBeforeResponse);
+    let name = unique("rel/tarpatch");
+    let run = Plugin::new("docker", dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("PLUGIN_DAEMON_OFF", "true")
+        .env("PLUGIN_REPO", format!("{}/{name}", proxy.addr))
+        .env("PLUGIN_TAGS", "1")
+        .env("PLUGIN_PUSH_ONLY", "true")
+        .env("PLUGIN_SOURCE_TAR_PATH", "base.tar")
+        .run();
+    run.assert_success();
+    assert_eq!(proxy.stats().1, 1, "exactly one PATCH was faulted");
+    assert!(
+        run.output().contains("failed (") && run.output().contains("sending it again"),
+        "{}",
+        run.output()
+    );
+    // What the registry holds is whole: the daemon pulls it and runs it.
+    let image = format!("{}/{name}:1", s.registry_plain);
+    docker_cli(&s, &["pull", &image]).assert_success();
+    let ran = docker_cli(&s, &["run", "--rm", &image, "echo", "whole"]);
+    assert_eq!(ran.stdout.trim(), "whole", "{}", ran.output());
+    docker_cli(&s, &["rmi", &image]);
+}
+
+#[test]
 fn daemonless_tarball_push_survives_20_percent_faults() {
     let s = require_services!();
     let dir = tempfile::tempdir().unwrap();
