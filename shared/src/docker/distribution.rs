@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use sha2::Digest as _;
 use tracing::{debug, info, warn};
 
@@ -146,6 +147,9 @@ pub async fn push_tarball(
     Ok(out)
 }
 
+/// Layers compressed and uploaded at the same time.
+const LAYERS_AT_ONCE: usize = 3;
+
 /// Pushes every blob the registry lacks; returns the manifest and its media type.
 async fn push_blobs(
     client: &Registry,
@@ -165,12 +169,20 @@ async fn push_blobs(
     }
     let mut descriptors = Vec::new();
     let count = image.layers.len();
-    for (i, layer) in image.layers.iter().enumerate() {
+    // A few layers at a time, as dockerd does: a small layer's round trips (POST, PATCH, HEAD,
+    // PUT) then overlap a large one's compression. Results come back in layer order.
+    let pushes = image.layers.iter().enumerate().map(|(i, layer)| {
         let spool = image.tmp.path().join(format!("layer-{i}.tar.gz"));
-        let pushed = client.push_layer(tarball, layer, &spool).await?;
+        async move { client.push_layer(tarball, layer, &spool).await }
+    });
+    let mut pushes = futures_util::stream::iter(pushes).buffered(LAYERS_AT_ONCE);
+    let mut i = 0;
+    while let Some(pushed) = pushes.next().await {
+        let pushed = pushed?;
+        let layer = &image.layers[i];
+        i += 1;
         info!(
-            "layer {}/{count}: {:.1} MiB compressed to {:.1} MiB, {} {}",
-            i + 1,
+            "layer {i}/{count}: {:.1} MiB compressed to {:.1} MiB, {} {}",
             layer.len as f64 / 1048576.0,
             pushed.size as f64 / 1048576.0,
             pushed.digest,
