@@ -925,7 +925,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tar = dir.path().join("in.tar");
         let data: Vec<u8> = (0..2_700_000u32)
-            .map(|i| (i % 97 ^ i / 1013) as u8)
+            .map(|i| ((i % 97) ^ (i / 1013)) as u8)
             .collect();
         std::fs::write(&tar, [b"head".as_slice(), &data, b"tail"].concat()).unwrap();
         let run = |name: &str, threads: usize| {
