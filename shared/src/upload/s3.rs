@@ -16,7 +16,7 @@ use aws_sdk_s3::types::{
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 
-use super::s3_body::{self, Budget, Checksum, Sum};
+use super::s3_body::{self, BufferPool, Checksum, Sum};
 use super::transfer::{Destination, Item, Progress, Remote, SHA256_META, TransferError};
 use crate::aws::sdk_error;
 
@@ -97,7 +97,7 @@ pub struct S3 {
     client: Client,
     bucket: String,
     opts: S3Options,
-    budget: Budget,
+    budget: BufferPool,
 }
 
 impl S3 {
@@ -107,7 +107,7 @@ impl S3 {
             client,
             bucket: bucket.into(),
             opts,
-            budget: Budget::default(),
+            budget: BufferPool::default(),
         })
     }
 
@@ -127,24 +127,23 @@ impl S3 {
         }
     }
 
+    /// "cannot read <path>: <why>", for the file behind `item`.
+    fn read_error(&self, item: &Item, why: impl std::fmt::Display) -> TransferError {
+        self.err(
+            &item.key,
+            format!("cannot read {}: {why}", item.path.display()),
+        )
+    }
+
     async fn put_single(&self, item: &Item, progress: &Progress) -> Result<(), TransferError> {
-        let read_err = |e: std::io::Error| {
-            self.err(
-                &item.key,
-                format!("cannot read {}: {e}", item.path.display()),
-            )
-        };
         let loaded = s3_body::load(&item.path, 0, item.size, self.opts.checksum, &self.budget)
             .await
-            .map_err(read_err)?;
+            .map_err(|e| self.read_error(item, e))?;
         let body = match &loaded.body {
             Some(b) => ByteStream::from(b.clone()),
-            None => ByteStream::from_path(&item.path).await.map_err(|e| {
-                self.err(
-                    &item.key,
-                    format!("cannot read {}: {e}", item.path.display()),
-                )
-            })?,
+            None => ByteStream::from_path(&item.path)
+                .await
+                .map_err(|e| self.read_error(item, e))?,
         };
         let req = self
             .client
@@ -268,16 +267,10 @@ impl S3 {
                 let offset = i * part_size;
                 let len = part_size.min(item.size - offset);
                 let number = (i + 1) as i32;
-                let read_err = |e: String| {
-                    self.err(
-                        &item.key,
-                        format!("cannot read {}: {e}", item.path.display()),
-                    )
-                };
                 let loaded =
                     s3_body::load(&item.path, offset, len, self.opts.checksum, &self.budget)
                         .await
-                        .map_err(|e| read_err(e.to_string()))?;
+                        .map_err(|e| self.read_error(item, e))?;
                 let body = match &loaded.body {
                     Some(b) => ByteStream::from(b.clone()),
                     None => ByteStream::read_from()
@@ -286,7 +279,7 @@ impl S3 {
                         .length(Length::Exact(len))
                         .build()
                         .await
-                        .map_err(|e| read_err(e.to_string()))?,
+                        .map_err(|e| self.read_error(item, e))?,
                 };
                 let req = self
                     .client

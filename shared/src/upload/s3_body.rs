@@ -152,20 +152,20 @@ struct PoolState {
 
 /// The buffers of a run: at most [`BUFFER_BUDGET`] bytes lent at once, large ones reused.
 #[derive(Clone)]
-pub struct Budget {
+pub struct BufferPool {
     state: Arc<Mutex<PoolState>>,
     limit: usize,
 }
 
-impl Default for Budget {
+impl Default for BufferPool {
     fn default() -> Self {
-        Budget::with_limit(BUFFER_BUDGET)
+        BufferPool::with_limit(BUFFER_BUDGET)
     }
 }
 
-impl Budget {
-    fn with_limit(limit: usize) -> Budget {
-        Budget {
+impl BufferPool {
+    fn with_limit(limit: usize) -> BufferPool {
+        BufferPool {
             state: Arc::default(),
             limit,
         }
@@ -209,7 +209,7 @@ impl Budget {
 struct Lent {
     buf: Vec<u8>,
     len: usize,
-    pool: Budget,
+    pool: BufferPool,
 }
 
 impl AsRef<[u8]> for Lent {
@@ -239,7 +239,7 @@ pub async fn load(
     offset: u64,
     len: u64,
     kind: Checksum,
-    budget: &Budget,
+    budget: &BufferPool,
 ) -> std::io::Result<Loaded> {
     let buf = usize::try_from(len).ok().and_then(|n| budget.lend(n));
     if buf.is_none() && !kind.computed() {
@@ -402,7 +402,7 @@ mod tests {
         let data: Vec<u8> = (0..REUSE_FROM + 10).map(|i| i as u8).collect();
         let f = file(&data);
         let n = data.len() as u64;
-        let budget = Budget::with_limit(REUSE_FROM + 100);
+        let budget = BufferPool::with_limit(REUSE_FROM + 100);
         let a = load(f.path(), 0, n, Checksum::None, &budget).await.unwrap();
         assert_eq!(a.body.as_deref(), Some(&data[..]));
         assert!(a.sum.is_none());
