@@ -13,6 +13,7 @@
 //! | [`ci`] | commit / branch / build metadata from Drone, Woodpecker and Harness variables |
 //! | [`output`] | `DRONE_OUTPUT`, the Harness artifact file, the Drone card |
 //! | [`error`] | the core error type and its one-line rendering |
+//! | [`files`] | reading small repository files without following links, excerpts of untrusted text |
 //! | `docker` (feature `docker`) | the Docker engine: daemon, credentials, build, tag, push |
 //! | `upload` (feature `upload`) | the upload engine: file selection (globs, excludes), object keys, per-object headers |
 //!
@@ -23,6 +24,7 @@
 pub mod ci;
 pub mod cli;
 pub mod error;
+pub mod files;
 pub mod output;
 pub mod secret;
 pub mod settings;
