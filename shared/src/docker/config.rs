@@ -179,16 +179,10 @@ pub fn prepare(
                 format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
             )
         })?
-    } else if !env.is_set(&["PLUGIN_TAG", "PLUGIN_TAGS"]) && cwd.join(".tags").is_file() {
-        let text = std::fs::read_to_string(cwd.join(".tags"))
-            .map_err(|e| SettingsError::invalid(".tags", format!("cannot read: {e}")))?;
-        let list = <List as crate::settings::Value>::parse(&text)
-            .map_err(|e| SettingsError::invalid(".tags", e))?;
-        if list.is_empty() {
-            vec!["latest".to_string()]
-        } else {
-            list.0
-        }
+    } else if !env.is_set(&["PLUGIN_TAG", "PLUGIN_TAGS"])
+        && std::fs::symlink_metadata(cwd.join(".tags")).is_ok()
+    {
+        read_tags_file(&cwd.join(".tags"))?
     } else {
         s.tags.0.clone()
     };
@@ -209,10 +203,12 @@ pub fn prepare(
             None => t,
         };
         if !tags::is_valid_tag(&t) {
+            // The value may come from a file of the repository: echo only the start of it.
             return Err(SettingsError::invalid(
                 tags_var,
                 format!(
-                    "'{t}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)"
+                    "'{}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
+                    crate::files::excerpt(&t, 40)
                 ),
             ));
         }
@@ -587,20 +583,10 @@ fn build_config(
         });
     }
 
-    let platform = (!s.platform.is_empty()).then(|| s.platform.clone());
-    if let Some(p) = &platform {
-        let parts: Vec<&str> = p.split('/').collect();
-        if !(2..=3).contains(&parts.len())
-            || parts
-                .iter()
-                .any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        {
-            return Err(SettingsError::invalid(
-                "PLUGIN_PLATFORM",
-                format!("'{p}' is not os/arch[/variant]"),
-            ));
-        }
-    }
+    let platform = (!s.platform.is_empty())
+        .then(|| super::settings::normalize_platform(&s.platform))
+        .transpose()
+        .map_err(|reason| SettingsError::invalid("PLUGIN_PLATFORM", reason))?;
     for h in &s.add_host.0 {
         let ok = h.split_once(':').is_some_and(|(host, ip)| {
             !host.is_empty() && (ip.parse::<std::net::IpAddr>().is_ok() || ip == "host-gateway")
@@ -685,4 +671,24 @@ fn secret_file(var: &str, path: &Path) -> Result<SecretValue, SettingsError> {
         crate::secret::register(text);
     }
     Ok(SecretValue::File(path.to_path_buf()))
+}
+
+/// The largest `.tags` file read: a list of tags is a few hundred bytes.
+const TAGS_FILE_CAP: u64 = 64 * 1024;
+
+/// The tags of a `.tags` file the repository (or an earlier step) wrote: a regular file, not a
+/// link (one to `/proc/self/environ` would otherwise print the environment), at most 64 KiB.
+/// Errors never carry the file's content.
+fn read_tags_file(path: &Path) -> Result<Vec<String>, SettingsError> {
+    let bytes = crate::files::read_capped_nofollow(path, TAGS_FILE_CAP)
+        .map_err(|e| SettingsError::invalid(".tags", format!("cannot be read: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| SettingsError::invalid(".tags", "is not UTF-8 text"))?;
+    let list = <List as crate::settings::Value>::parse(&text)
+        .map_err(|_| SettingsError::invalid(".tags", "is not a comma- or line-separated list"))?;
+    Ok(if list.is_empty() {
+        vec!["latest".to_string()]
+    } else {
+        list.0
+    })
 }

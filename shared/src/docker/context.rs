@@ -190,14 +190,29 @@ fn append_all<W: Write>(m: &Manifest, out: W) -> Result<W, DockerError> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     builder.mode(tar::HeaderMode::Deterministic);
+    let hiding = match &m.extra_dockerfile {
+        Some(_) => Some(dockerignore_hiding(&m.dir, &m.dockerfile).map_err(|e| m.error(e))?),
+        None => None,
+    };
+    let mut wrote_ignore = false;
     for e in &m.entries {
         let abs = m.dir.join(&e.rel);
+        if let (Some(text), true) = (&hiding, e.rel == Path::new(".dockerignore")) {
+            append_bytes(&mut builder, ".dockerignore", text)
+                .map_err(|err| m.error(format!("cannot add .dockerignore: {err}")))?;
+            wrote_ignore = true;
+            continue;
+        }
         let added = if e.is_dir {
             builder.append_dir(&e.rel, &abs)
         } else {
             builder.append_path_with_name(&abs, &e.rel)
         };
         added.map_err(|err| m.error(format!("cannot add {}: {err}", e.rel.display())))?;
+    }
+    if let (Some(text), false) = (&hiding, wrote_ignore) {
+        append_bytes(&mut builder, ".dockerignore", text)
+            .map_err(|err| m.error(format!("cannot add .dockerignore: {err}")))?;
     }
     if let Some(path) = &m.extra_dockerfile {
         builder
@@ -207,6 +222,19 @@ fn append_all<W: Write>(m: &Manifest, out: W) -> Result<W, DockerError> {
     builder
         .into_inner()
         .map_err(|e| m.error(format!("cannot end the tar: {e}")))
+}
+
+/// One regular file of `bytes` at `name`, owned by root, mode 0644 (what the CLI writes).
+fn append_bytes<W: Write>(
+    builder: &mut tar::Builder<W>,
+    name: &str,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, name, bytes)
 }
 
 /// How a streamed packing ended.
@@ -369,12 +397,30 @@ fn has_negations(ignore: &Gitignore) -> bool {
     ignore.num_whitelists() > 0
 }
 
+/// The UTF-8 byte-order mark some editors put first: dockerd drops it, and so must we, or the
+/// first pattern (often `.env`) silently matches nothing.
+const BOM: &str = "\u{feff}";
+
+/// The text of `dir/.dockerignore`: `None` when there is none. A file that exists but cannot be
+/// read is an error, never "no ignore file" (that would send everything it excludes). Bytes that
+/// are not UTF-8 are read as U+FFFD within their line, as dockerd reads them byte-wise: every
+/// other pattern still applies.
+fn read_dockerignore(dir: &Path) -> Result<Option<String>, String> {
+    match std::fs::read(dir.join(".dockerignore")) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            Ok(Some(text.strip_prefix(BOM).unwrap_or(&text).to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!(".dockerignore cannot be read: {e}")),
+    }
+}
+
 /// `.dockerignore` as a gitignore matcher with every pattern anchored at the root, which is
 /// how docker reads it (`*.log` means root-level `.log` files only; `**/*.log` means any).
 fn matcher(dir: &Path) -> Result<Gitignore, String> {
     let mut b = GitignoreBuilder::new(dir);
-    let path = dir.join(".dockerignore");
-    if let Ok(text) = std::fs::read_to_string(&path) {
+    if let Some(text) = read_dockerignore(dir)? {
         for line in text.lines() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -390,11 +436,24 @@ fn matcher(dir: &Path) -> Result<Gitignore, String> {
             } else {
                 format!("/{pat}")
             };
-            b.add_line(None, &format!("{neg}{anchored}"))
-                .map_err(|e| format!(".dockerignore: bad pattern '{line}': {e}"))?;
+            b.add_line(None, &format!("{neg}{anchored}")).map_err(|e| {
+                format!(
+                    ".dockerignore: bad pattern '{}': {e}",
+                    crate::files::excerpt(line, 80)
+                )
+            })?;
         }
     }
     b.build().map_err(|e| format!(".dockerignore: {e}"))
+}
+
+/// The `.dockerignore` sent when the Dockerfile goes in under a private name: the user's
+/// patterns plus that name and `.dockerignore` itself, as the docker CLI sends it, so the daemon
+/// drops both from what `COPY . /x` sees.
+fn dockerignore_hiding(dir: &Path, private_name: &str) -> Result<Vec<u8>, String> {
+    let mut text = read_dockerignore(dir)?.unwrap_or_default();
+    text.push_str(&format!("\n.dockerignore\n{private_name}\n"));
+    Ok(text.into_bytes())
 }
 
 #[cfg(test)]
@@ -449,6 +508,45 @@ mod tests {
                 "sub/b.log"
             ]
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_or_a_non_utf8_byte_still_excludes() {
+        for ignore in [b"\xef\xbb\xbf.env\n".to_vec(), b"\xff junk\n.env\n".to_vec()] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join(".dockerignore"), &ignore).unwrap();
+            std::fs::write(d.path().join(".env"), "SECRET=1").unwrap();
+            std::fs::write(d.path().join("Dockerfile"), "FROM scratch").unwrap();
+            let ctx = pack(d.path(), &d.path().join("Dockerfile"), false).unwrap();
+            assert!(!names(&ctx.tar).contains(&".env".to_string()), "{ignore:?}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_dockerignore_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(".dockerignore")).unwrap();
+        std::fs::write(d.path().join("Dockerfile"), "FROM scratch").unwrap();
+        assert!(scan(d.path(), &d.path().join("Dockerfile")).is_err());
+    }
+
+    #[test]
+    fn a_private_dockerfile_is_listed_in_the_dockerignore_sent() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(".dockerignore"), "Dockerfile\n").unwrap();
+        std::fs::write(d.path().join("Dockerfile"), "FROM scratch").unwrap();
+        let ctx = pack(d.path(), &d.path().join("Dockerfile"), false).unwrap();
+        let mut a = tar::Archive::new(&ctx.tar[..]);
+        let mut sent = String::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap() == Path::new(".dockerignore") {
+                std::io::Read::read_to_string(&mut e, &mut sent).unwrap();
+            }
+        }
+        assert!(sent.starts_with("Dockerfile\n"), "{sent}");
+        assert!(sent.contains(&format!("\n{}\n", ctx.dockerfile)), "{sent}");
+        assert!(sent.contains("\n.dockerignore\n"), "{sent}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -285,9 +286,7 @@ fn read_image(tarball: &Path) -> Result<Image, DistributionError> {
         f.read_exact(&mut buf).map_err(|e| fail(e.to_string()))?;
         Ok(buf)
     };
-    let tmp = tempfile::Builder::new()
-        .prefix("longshore-push-")
-        .tempdir()
+    let tmp = super::private_tempdir("longshore-push-")
         .map_err(|e| fail(format!("cannot create a temporary directory: {e}")))?;
     if entries.contains_key("manifest.json") {
         docker_save(tarball, &entries, &read, tmp)
@@ -428,25 +427,48 @@ fn gzip_range_on(
     Ok((digest, size))
 }
 
+/// How deep indexes may nest in an OCI layout: real ones nest once (a multi-platform index).
+const MAX_INDEX_DEPTH: usize = 4;
+
 fn oci_layout(
     entries: &HashMap<String, Entry>,
     read: &dyn Fn(&str) -> Result<Vec<u8>, DistributionError>,
     tmp: tempfile::TempDir,
 ) -> Result<Image, DistributionError> {
     let blob_name = |d: &str| format!("blobs/{}", d.replacen(':', "/", 1));
+    // A blob is what its digest says, or the archive lies: checked on every read, which also
+    // makes an index that names itself impossible to follow.
+    let read_blob = |d: &str| -> Result<Vec<u8>, DistributionError> {
+        let bytes = read(&blob_name(d))?;
+        let actual = format!("sha256:{}", sha256_hex(&bytes));
+        if actual != d {
+            return Err(fail(format!(
+                "blob {} in the OCI layout has digest {actual}",
+                crate::files::excerpt(d, 80)
+            )));
+        }
+        Ok(bytes)
+    };
     let index: serde_json::Value = serde_json::from_slice(&read("index.json")?)
         .map_err(|e| fail(format!("index.json is not JSON: {e}")))?;
     let mut desc = index["manifests"]
         .get(0)
         .cloned()
         .ok_or_else(|| fail("index.json lists no manifest"))?;
-    // A nested index (multi-platform): take its first manifest.
+    // A nested index (multi-platform): take its first manifest, a few levels deep at most.
+    let mut depth = 0;
     while desc["mediaType"] == OCI_INDEX {
+        depth += 1;
+        if depth > MAX_INDEX_DEPTH {
+            return Err(fail(format!(
+                "the OCI layout nests indexes more than {MAX_INDEX_DEPTH} deep"
+            )));
+        }
         let d = desc["digest"]
             .as_str()
             .ok_or_else(|| fail("a descriptor has no digest"))?;
         let nested: serde_json::Value =
-            serde_json::from_slice(&read(&blob_name(d))?).map_err(|e| fail(e.to_string()))?;
+            serde_json::from_slice(&read_blob(d)?).map_err(|e| fail(e.to_string()))?;
         desc = nested["manifests"]
             .get(0)
             .cloned()
@@ -455,7 +477,7 @@ fn oci_layout(
     let digest = desc["digest"]
         .as_str()
         .ok_or_else(|| fail("the manifest descriptor has no digest"))?;
-    let manifest = read(&blob_name(digest))?;
+    let manifest = read_blob(digest)?;
     let m: serde_json::Value =
         serde_json::from_slice(&manifest).map_err(|e| fail(e.to_string()))?;
     let media_type = m["mediaType"]
@@ -494,7 +516,10 @@ fn oci_layout(
 
 struct Registry {
     http: reqwest::Client,
+    /// `https://host[:port]` or `http://host[:port]`: the only origin credentials are sent to.
     base: String,
+    /// Named insecure by the user: plain HTTP allowed.
+    insecure: bool,
     path: String,
     basic: Option<(String, String)>,
     token: tokio::sync::Mutex<Option<String>>,
@@ -525,10 +550,10 @@ impl Registry {
         }
         let http = builder.build().map_err(|e| fail(e.to_string()))?;
         let basic = auth.map(|a| (a.username.clone(), a.password.expose().to_string()));
-        let loopback =
-            host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+        let loopback = is_loopback(host).await;
         let mut reg = Registry {
             http,
+            insecure,
             base: format!("https://{host}"),
             path: path.to_string(),
             basic,
@@ -572,8 +597,16 @@ impl Registry {
         ))
     }
 
-    /// Adds the credentials: the Bearer token once there is one, else Basic.
+    /// Adds the credentials — the Bearer token once there is one, else Basic — but only to a
+    /// request for the registry's own origin: an upload `Location` on another host gets none.
     async fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let same_origin = req
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .is_some_and(|r| same_origin(&self.base, r.url().as_str()));
+        if !same_origin {
+            return req;
+        }
         if let Some(t) = self.token.lock().await.as_deref() {
             req.bearer_auth(t)
         } else if let Some((u, p)) = &self.basic {
@@ -653,6 +686,7 @@ impl Registry {
         let realm = params
             .get("realm")
             .ok_or_else(|| fail("the registry's Bearer challenge has no realm"))?;
+        self.check_realm(realm).await?;
         let mut req = self
             .http
             .get(realm)
@@ -673,16 +707,45 @@ impl Registry {
                 resp.status()
             )));
         }
-        let v: serde_json::Value = resp
-            .json()
+        let (body, cut) = read_capped(resp, TOKEN_BODY_CAP)
             .await
-            .map_err(|e| fail(format!("bad token response: {e}")))?;
+            .map_err(|e| fail(format!("reading the token response failed: {e}")))?;
+        if cut {
+            return Err(fail(format!(
+                "the token response is larger than {TOKEN_BODY_CAP} bytes"
+            )));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|_| fail("the token response is not JSON"))?;
         let token = v["token"]
             .as_str()
             .or(v["access_token"].as_str())
             .ok_or_else(|| fail("the token response has no token"))?;
         crate::secret::register(token);
         Ok(token.to_string())
+    }
+
+    /// A token realm gets the Basic credentials, so it must be HTTPS, or plain HTTP only to a
+    /// loopback address or to the registry's own host when that is named insecure.
+    async fn check_realm(&self, realm: &str) -> Result<(), DistributionError> {
+        let url = reqwest::Url::parse(realm)
+            .map_err(|_| fail("the registry's token realm is not a URL"))?;
+        let host = url.host_str().unwrap_or("").to_string();
+        let allowed = match url.scheme() {
+            "https" => true,
+            "http" => {
+                (self.insecure && same_host(&self.base, &url)) || is_loopback(&host).await
+            }
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(fail(format!(
+                "the registry names the token service {}://{host}, which would receive the credentials without TLS: refused",
+                url.scheme()
+            )))
+        }
     }
 
     async fn has_blob(&self, digest: &str) -> Result<bool, DistributionError> {
@@ -700,7 +763,7 @@ impl Registry {
         if resp.status() != 202 {
             return Err(refused("starting a blob upload", resp).await);
         }
-        upload_location(&self.base, &resp).map_err(fail)
+        upload_location(&self.base, self.insecure, &resp).map_err(fail)
     }
 
     /// Completes an upload session whose bytes are all sent.
@@ -770,7 +833,11 @@ impl Registry {
         layer: &RawLayer,
         spool: &Path,
     ) -> Result<PushedLayer, DistributionError> {
-        let writer = std::fs::File::create(spool)
+        let writer = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(spool)
             .map_err(|e| fail(format!("cannot write {}: {e}", spool.display())))?;
         let reader = std::fs::File::open(spool)
             .map(Arc::new)
@@ -787,7 +854,7 @@ impl Registry {
             .await
             .header("content-type", "application/octet-stream")
             .body(body);
-        let base = self.base.clone();
+        let (base, insecure) = (self.base.clone(), self.insecure);
         let upload = tokio::spawn(async move {
             let resp = patch
                 .send()
@@ -797,7 +864,7 @@ impl Registry {
             if resp.status() != 202 {
                 return Err(format!("the registry answered {}", resp.status()));
             }
-            upload_location(&base, &resp)
+            upload_location(&base, insecure, &resp)
         });
 
         let (digest, size) = compress
@@ -877,25 +944,97 @@ struct PushedLayer {
     uploaded: bool,
 }
 
-/// The absolute URL of an upload session from a response's `Location`.
-fn upload_location(base: &str, resp: &reqwest::Response) -> Result<String, String> {
+/// The absolute URL of an upload session from a response's `Location`. A location on another
+/// origin is followed without credentials ([`Registry::authorize`]), but never from HTTPS down
+/// to plain HTTP unless the registry was named insecure.
+fn upload_location(base: &str, insecure: bool, resp: &reqwest::Response) -> Result<String, String> {
     let location = resp
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
         .ok_or("the registry gave no upload location")?;
-    Ok(if location.starts_with("http") {
-        location.to_string()
-    } else {
-        format!("{base}{location}")
-    })
+    if !location.starts_with("http") {
+        return Ok(format!("{base}{location}"));
+    }
+    let url = reqwest::Url::parse(location)
+        .map_err(|_| "the registry's upload location is not a URL".to_string())?;
+    if url.scheme() != "https" && base.starts_with("https://") && !insecure {
+        return Err(format!(
+            "the registry moves the upload to plain-HTTP {}: refused",
+            url.host_str().unwrap_or("")
+        ));
+    }
+    Ok(location.to_string())
 }
 
-/// "`what` failed: <status> <the registry's error body>".
+/// Whether `url` is on the registry's origin `base` (scheme, host and port).
+fn same_origin(base: &str, url: &str) -> bool {
+    match (reqwest::Url::parse(base), reqwest::Url::parse(url)) {
+        (Ok(b), Ok(u)) => b.origin() == u.origin(),
+        _ => false,
+    }
+}
+
+/// Whether `url` names the registry's host (any scheme or port).
+fn same_host(base: &str, url: &reqwest::Url) -> bool {
+    reqwest::Url::parse(base).is_ok_and(|b| b.host_str() == url.host_str())
+}
+
+/// Whether `host` (with or without a port) is this machine: exactly `localhost`, a loopback
+/// address, or a name every address of which is loopback. Never by string prefix:
+/// `localhost-registry.example` or `127.example.com` are not.
+async fn is_loopback(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host,
+    };
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if bare.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    match tokio::net::lookup_host((bare, 0)).await {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// The most of an error answer's body read: enough for any registry's JSON error.
+const ERROR_BODY_CAP: usize = 4 * 1024;
+/// The most of a token answer read: a JWT is a few KiB.
+const TOKEN_BODY_CAP: usize = 1024 * 1024;
+
+/// At most `cap` bytes of a body, and whether there was more (the rest is never read).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap - out.len();
+        if chunk.len() > room {
+            out.extend_from_slice(&chunk[..room]);
+            return Ok((out, true));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok((out, false))
+}
+
+/// "`what` failed: <status> <the start of the registry's error body>".
 async fn refused(what: &str, resp: reqwest::Response) -> DistributionError {
     let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    fail(format!("{what} failed: {status} {}", text.trim()))
+    let (body, _) = read_capped(resp, ERROR_BODY_CAP).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    fail(format!(
+        "{what} failed: {status} {}",
+        crate::files::excerpt(text.trim(), 300)
+    ))
 }
 
 /// An upload session URL with the `digest` query that completes it.
@@ -907,6 +1046,54 @@ fn with_digest(location: &str, digest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn loopback_is_decided_by_address_never_by_prefix() {
+        for host in ["127.0.0.1:5000", "localhost:5000", "localhost", "[::1]:5000", "127.9.9.9"] {
+            assert!(is_loopback(host).await, "{host}");
+        }
+        for host in [
+            "localhost-registry.corp.example:5000",
+            "127.example.invalid",
+            "10.0.0.1:5000",
+            "registry.example.invalid",
+        ] {
+            assert!(!is_loopback(host).await, "{host}");
+        }
+    }
+
+    #[test]
+    fn credentials_stay_on_the_registry_origin() {
+        let base = "https://reg.example:5443";
+        assert!(same_origin(base, "https://reg.example:5443/v2/a/blobs/uploads/1"));
+        assert!(!same_origin(base, "https://other.example:5443/v2/a"));
+        assert!(!same_origin(base, "http://reg.example:5443/v2/a"));
+        assert!(!same_origin(base, "https://reg.example:5444/v2/a"));
+    }
+
+    #[test]
+    fn a_self_referencing_oci_index_is_refused_not_followed_forever() {
+        // index.json names a blob whose bytes claim to be an index naming the same digest.
+        let dir = tempfile::tempdir().unwrap();
+        let tar = dir.path().join("loop.tar");
+        let fake = "sha256:".to_string() + &"a".repeat(64);
+        let nested = serde_json::json!({"manifests": [{"mediaType": OCI_INDEX, "digest": fake}]});
+        let index = serde_json::json!({"manifests": [{"mediaType": OCI_INDEX, "digest": fake}]});
+        let mut b = tar::Builder::new(std::fs::File::create(&tar).unwrap());
+        for (name, body) in [
+            ("index.json".to_string(), index.to_string()),
+            (format!("blobs/sha256/{}", "a".repeat(64)), nested.to_string()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, body.as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+        drop(b);
+        let err = read_image(&tar).err().expect("refused");
+        assert!(err.0.contains("has digest"), "{err}");
+    }
 
     #[test]
     fn the_digest_query_is_appended_to_any_location() {
