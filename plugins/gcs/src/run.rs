@@ -86,7 +86,7 @@ async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
         Mode::Download { prefix, dir } => {
             let dest = Gcs::new(&cfg.bucket, auth, cfg.gcs.clone(), HashMap::new()).await?;
             // The anchor writes each object at `target/<full object name>`.
-            let s = transfer::download(dest.clone(), &prefix, cfg.concurrency, |key| {
+            let s = transfer::download(dest.clone(), &prefix, cfg.concurrency, &dir, |key| {
                 safe_local_path(&dir, key).map_err(|e| e.to_string())
             })
             .await?;

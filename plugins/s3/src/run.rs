@@ -106,7 +106,7 @@ async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
             prepend,
         } => {
             let source_dir = prefix.clone();
-            transfer::download(dest.clone(), &prefix, cfg.concurrency, |key| {
+            transfer::download(dest.clone(), &prefix, cfg.concurrency, &dir, |key| {
                 let rel = resolve_source(&source_dir, key, &prepend);
                 safe_local_path(&dir, &rel).map_err(|e| e.to_string())
             })

@@ -276,7 +276,7 @@ pub async fn checksums_file(path: &Path) -> std::io::Result<Checksums> {
         use md5::Digest as _;
         use sha1::Digest as _;
         use std::io::Read as _;
-        let mut f = std::fs::File::open(path)?;
+        let mut f = super::local_fs::open_selected(&path)?;
         let mut s1 = sha1::Sha1::new();
         let mut s256 = sha2::Sha256::new();
         let mut m5 = md5::Md5::new();
@@ -448,7 +448,7 @@ impl Artifactory {
                 Err(e) => return Err(transport_failure(&e)),
             }
         }
-        let file = tokio::fs::File::open(&item.path)
+        let file = super::local_fs::open_selected_async(&item.path)
             .await
             .map_err(|e| Failure::Final(format!("cannot read {}: {e}", item.path.display())))?;
         let req = with_sums(self.auth.apply(self.client.put(&url)))
@@ -600,7 +600,12 @@ impl Destination for Artifactory {
         ))
     }
 
-    async fn get(&self, key: &str, to: &Path) -> Result<u64, TransferError> {
+    async fn get(
+        &self,
+        key: &str,
+        f: &mut tokio::fs::File,
+        to: &Path,
+    ) -> Result<u64, TransferError> {
         use tokio::io::AsyncWriteExt as _;
         let resp = self
             .auth
@@ -618,9 +623,8 @@ impl Destination for Artifactory {
             };
             return Err(self.err(key, why, fatal));
         }
-        let mut f = tokio::fs::File::create(to)
-            .await
-            .map_err(|e| self.err(key, format!("cannot create {}: {e}", to.display()), false))?;
+        let write_err =
+            |e: std::io::Error| self.err(key, format!("cannot write {}: {e}", to.display()), false);
         let mut n = 0u64;
         let mut resp = resp;
         while let Some(chunk) = resp
@@ -628,14 +632,10 @@ impl Destination for Artifactory {
             .await
             .map_err(|e| self.err(key, transport_error(&e), false))?
         {
-            f.write_all(&chunk)
-                .await
-                .map_err(|e| self.err(key, e.to_string(), false))?;
+            f.write_all(&chunk).await.map_err(write_err)?;
             n += chunk.len() as u64;
         }
-        f.flush()
-            .await
-            .map_err(|e| self.err(key, e.to_string(), false))?;
+        f.flush().await.map_err(write_err)?;
         Ok(n)
     }
 }

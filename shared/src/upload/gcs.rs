@@ -57,6 +57,16 @@ pub const RESUMABLE_THRESHOLD: u64 = 8 * 1024 * 1024;
 const MAX_NAME: usize = 1024;
 /// Metadata holding the size before compression of a gzip-encoded object.
 pub const ORIGINAL_SIZE_META: &str = "longshore-original-size";
+/// The most of a JSON answer (a listing page, an object's metadata) we read: a page of 1000
+/// objects with metadata is well under 8 MiB; a larger answer is a broken or hostile server.
+const MAX_JSON: usize = 32 * 1024 * 1024;
+/// The most of an error body we read; the message is cut to 300 characters anyway.
+const MAX_ERROR_BODY: usize = 8 * 1024;
+/// A gzip-encoded object without a stated original size decodes to at most this many times its
+/// stored size (and at least [`MIN_GUNZIP_CAP`]): text compresses 5-20×, a gzip bomb 1000×.
+const MAX_GUNZIP_RATIO: u64 = 200;
+/// The decoded size always allowed, whatever the stored size.
+const MIN_GUNZIP_CAP: u64 = 64 * 1024 * 1024;
 /// Attempts of one request (or one resumable session) before giving up.
 const ATTEMPTS: u32 = 5;
 
@@ -868,15 +878,24 @@ impl Gcs {
     /// Reads a JSON API answer: the body as `T` on 2xx, else GCS's error message.
     async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, Failure> {
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| Failure {
+        let ok = (200..300).contains(&status);
+        let cap = if ok { MAX_JSON } else { MAX_ERROR_BODY };
+        let (text, cut) = read_capped(resp, cap).await.map_err(|e| Failure {
             reason: crate::error::one_line(&e),
             transient: true,
             status: None,
         })?;
-        if !(200..300).contains(&status) {
-            return Err(api_error(status, &text));
+        if !ok {
+            return Err(api_error(status, &String::from_utf8_lossy(&text)));
         }
-        serde_json::from_str(&text).map_err(|e| Failure {
+        if cut {
+            return Err(Failure {
+                reason: format!("unexpected answer: larger than {} MiB", MAX_JSON >> 20),
+                transient: false,
+                status: Some(status),
+            });
+        }
+        serde_json::from_slice(&text).map_err(|e| Failure {
             reason: format!("unexpected answer: {e}"),
             transient: false,
             status: Some(status),
@@ -893,7 +912,7 @@ impl Gcs {
         let mut attempt = 0;
         let obj = loop {
             attempt += 1;
-            let file = tokio::fs::File::open(path)
+            let file = super::local_fs::open_selected_async(path)
                 .await
                 .map_err(|e| TransferError {
                     key: item.key.clone(),
@@ -1096,7 +1115,9 @@ impl Gcs {
             transient: false,
             status: None,
         };
-        let mut file = tokio::fs::File::open(path).await.map_err(local)?;
+        let mut file = super::local_fs::open_selected_async(path)
+            .await
+            .map_err(local)?;
         file.seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(local)?;
@@ -1245,6 +1266,24 @@ fn api_error(status: u16, body: &str) -> Failure {
     }
 }
 
+/// At most `cap` bytes of a body, and whether there was more: a server's answer is never read
+/// whole into memory on its word.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap - out.len();
+        if chunk.len() > room {
+            out.extend_from_slice(&chunk[..room]);
+            return Ok((out, true));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok((out, false))
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters (a path segment or query).
 pub fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -1308,7 +1347,7 @@ pub async fn checksums(path: &Path, with_md5: bool) -> std::io::Result<Sums> {
     tokio::task::spawn_blocking(move || {
         use md5::Digest as _;
         use std::io::Read as _;
-        let mut f = std::fs::File::open(path)?;
+        let mut f = super::local_fs::open_selected(&path)?;
         let mut crc = 0u32;
         let mut md5 = with_md5.then(md5::Md5::new);
         let mut buf = vec![0u8; 1 << 20];
@@ -1332,7 +1371,7 @@ pub async fn checksums(path: &Path, with_md5: bool) -> std::io::Result<Sums> {
 async fn gzip_file(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let mut input = std::fs::File::open(path)?;
+        let mut input = super::local_fs::open_selected(&path)?;
         let tmp = tempfile::Builder::new()
             .prefix(".longshore-gzip-")
             .tempfile()?;
@@ -1442,6 +1481,8 @@ impl Destination for Gcs {
         );
         let mut out = Vec::new();
         let mut token = String::new();
+        // A server that hands back a token it already gave would be listed forever.
+        let mut seen_tokens = HashSet::new();
         let page_size = self.opts.page_size.to_string();
         loop {
             let resp = self
@@ -1472,12 +1513,24 @@ impl Destination for Gcs {
             if page.next_page_token.is_empty() {
                 break;
             }
+            if !seen_tokens.insert(page.next_page_token.clone()) {
+                return Err(TransferError {
+                    key: prefix.to_string(),
+                    reason: "the listing repeated a nextPageToken it already gave; stopped".into(),
+                    fatal: true,
+                });
+            }
             token = page.next_page_token;
         }
         Ok(out)
     }
 
-    async fn get(&self, key: &str, to: &Path) -> Result<u64, TransferError> {
+    async fn get(
+        &self,
+        key: &str,
+        file: &mut tokio::fs::File,
+        to: &Path,
+    ) -> Result<u64, TransferError> {
         let info = self
             .listed
             .lock()
@@ -1504,55 +1557,103 @@ impl Destination for Gcs {
             .map_err(|f| self.terr(key, f))?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(self.terr(key, api_error(status, &text)));
+            let (text, _) = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+            return Err(self.terr(key, api_error(status, &String::from_utf8_lossy(&text))));
         }
-        let io = |e: std::io::Error| TransferError {
+        let terr = |reason: String| TransferError {
             key: key.to_string(),
-            reason: format!("cannot write {}: {e}", to.display()),
+            reason,
             fatal: false,
         };
-        let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+        let io = |e: std::io::Error| terr(format!("cannot write {}: {e}", to.display()));
+        let mut sink = Gunzip::new(&info);
         let mut body = resp.bytes_stream();
         let mut crc = 0u32;
-        let mut n = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| TransferError {
-                key: key.to_string(),
-                reason: crate::error::one_line(&e),
-                fatal: false,
-            })?;
+            let chunk = chunk.map_err(|e| terr(crate::error::one_line(&e)))?;
             crc = crc32c::crc32c_append(crc, &chunk);
-            n += chunk.len() as u64;
-            file.write_all(&chunk).await.map_err(io)?;
+            let out = sink.feed(&chunk).map_err(terr)?;
+            file.write_all(out).await.map_err(io)?;
         }
+        let out = sink.finish().map_err(terr)?;
+        file.write_all(out).await.map_err(io)?;
         file.sync_all().await.map_err(io)?;
-        drop(file);
         if let Some(want) = decode_crc(&info.crc32c)
             && want != crc
         {
-            return Err(TransferError {
-                key: key.to_string(),
-                reason: format!("downloaded CRC32C {crc:08x} does not match the stored {want:08x}"),
-                fatal: false,
-            });
+            return Err(terr(format!(
+                "downloaded CRC32C {crc:08x} does not match the stored {want:08x}"
+            )));
         }
-        if info.content_encoding.eq_ignore_ascii_case("gzip") {
-            let to = to.to_path_buf();
-            n = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-                let raw = std::fs::File::open(&to)?;
-                let tmp = to.with_extension("longshore-gunzip");
-                let mut out = std::fs::File::create(&tmp)?;
-                let n = std::io::copy(&mut flate2::read::GzDecoder::new(raw), &mut out)?;
-                out.sync_all()?;
-                std::fs::rename(&tmp, &to)?;
-                Ok(n)
-            })
-            .await
-            .map_err(|e| io(std::io::Error::other(e)))?
-            .map_err(io)?;
+        Ok(sink.written)
+    }
+}
+
+/// A download's bytes on their way to the file: as they come, or gunzipped as they come for a
+/// gzip-encoded object, never more than the object's stated original size (or
+/// [`MAX_GUNZIP_RATIO`] times its stored size when it states none).
+struct Gunzip {
+    decoder: Option<flate2::write::GzDecoder<Vec<u8>>>,
+    pass: Vec<u8>,
+    cap: u64,
+    written: u64,
+}
+
+impl Gunzip {
+    fn new(info: &ObjectJson) -> Self {
+        let gzip = info.content_encoding.eq_ignore_ascii_case("gzip");
+        let stored: u64 = info.size.parse().unwrap_or(0);
+        let cap = match info.metadata.get(ORIGINAL_SIZE_META) {
+            Some(n) => n.parse().unwrap_or(0),
+            None => stored.saturating_mul(MAX_GUNZIP_RATIO).max(MIN_GUNZIP_CAP),
+        };
+        Self {
+            decoder: gzip.then(|| flate2::write::GzDecoder::new(Vec::new())),
+            pass: Vec::new(),
+            cap: if gzip { cap } else { u64::MAX },
+            written: 0,
         }
-        Ok(n)
+    }
+
+    /// The bytes to write for `chunk`.
+    fn feed(&mut self, chunk: &[u8]) -> Result<&[u8], String> {
+        use std::io::Write as _;
+        match &mut self.decoder {
+            None => {
+                self.pass.clear();
+                self.pass.extend_from_slice(chunk);
+            }
+            Some(d) => {
+                d.get_mut().clear();
+                d.write_all(chunk)
+                    .map_err(|e| format!("cannot gunzip: {e}"))?;
+            }
+        }
+        self.counted()
+    }
+
+    /// The last decoded bytes, once the body has ended.
+    fn finish(&mut self) -> Result<&[u8], String> {
+        if let Some(d) = &mut self.decoder {
+            d.get_mut().clear();
+            d.try_finish().map_err(|e| format!("cannot gunzip: {e}"))?;
+        }
+        self.counted()
+    }
+
+    fn counted(&mut self) -> Result<&[u8], String> {
+        let out = match &self.decoder {
+            None => &self.pass,
+            Some(d) => d.get_ref(),
+        };
+        self.written += out.len() as u64;
+        if self.written > self.cap {
+            return Err(format!(
+                "the gzip-encoded object decodes to more than {} bytes (its stated size, or {MAX_GUNZIP_RATIO}× its stored size): refused",
+                self.cap
+            ));
+        }
+        Ok(out)
     }
 }
 

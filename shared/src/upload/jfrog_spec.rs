@@ -19,12 +19,16 @@
 //! a directory without the trailing `/` uploads its contents (jf silently matches nothing);
 //! two files mapped to one artifact path are refused (jf uploads both, the last one wins); the
 //! README's `k1=v1,k2=v2` form gives two properties (the anchor made one property with a value
-//! `k2=v2`); target properties can also be a JSON map.
+//! `k2=v2`); target properties can also be a JSON map; symbolic links are followed only when they
+//! resolve inside the working directory (jf follows them anywhere: `/etc`, `/proc/self/environ`),
+//! as the s3 and gcs plugins do.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
+
+use super::local_fs::{FileId, remember};
 
 /// Target properties: `(key, value)` pairs; a key with several values appears several times.
 pub type Props = Vec<(String, String)>;
@@ -292,11 +296,14 @@ fn check_key(key: &str, target: &str) -> Result<String, JfrogSpecError> {
 }
 
 /// Lists the files under `root` (`shown` is how paths are written: `root/rel`, or `rel` for
-/// `.`), following directory symlinks once (jf walks into them), sorted.
+/// `.`), following directory symlinks once (jf walks into them), sorted. A link is followed only
+/// when it resolves inside `tree` (the canonical working directory), as s3 and gcs do: jf would
+/// upload `/etc` through `dist/etc -> /etc`.
 fn list_files(
     root: &Path,
     shown: &str,
     recursive: bool,
+    tree: &Path,
     out: &mut Vec<(PathBuf, String, u64)>,
 ) -> std::io::Result<()> {
     let mut seen = std::collections::HashSet::new();
@@ -323,16 +330,26 @@ fn list_files(
             let Ok(meta) = std::fs::metadata(&p) else {
                 continue;
             };
+            if e.file_type().is_ok_and(|t| t.is_symlink()) && !resolves_inside(&p, tree) {
+                tracing::warn!("skipping {shown}: symlink to outside the working directory");
+                continue;
+            }
             if meta.is_dir() {
                 if recursive {
                     stack.push((p, shown));
                 }
             } else if meta.is_file() {
+                remember(&p, FileId::of(&meta));
                 out.push((p, shown, meta.len()));
             }
         }
     }
     Ok(())
+}
+
+/// True when `path` resolves (through any links) inside `tree`, a canonical directory.
+fn resolves_inside(path: &Path, tree: &Path) -> bool {
+    path.canonicalize().is_ok_and(|real| real.starts_with(tree))
 }
 
 /// The files one rule uploads and their artifact paths, relative to `cwd`.
@@ -358,8 +375,22 @@ pub fn plan(rule: &UploadRule, cwd: &Path) -> Result<Vec<Planned>, JfrogSpecErro
     let root_abs = cwd.join(&root);
     let meta = std::fs::metadata(&root_abs)
         .map_err(|e| bad_pattern(format!("path does not exist: {root} ({e})")))?;
+    // The working directory, and the tree links may point into. A root spelled outside it
+    // (`../dist`) is what the user asked for, and bounds the links under it instead.
+    let tree = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    let tree = if Path::new(&clean_path(&root_abs.to_string_lossy())).starts_with(cwd) {
+        if !resolves_inside(&root_abs, &tree) {
+            return Err(bad_pattern(format!(
+                "{root} resolves outside the working directory through a symlink"
+            )));
+        }
+        tree
+    } else {
+        root_abs.canonicalize().unwrap_or_else(|_| root_abs.clone())
+    };
     let props = rule.props.clone();
     if meta.is_file() {
+        remember(&root_abs, FileId::of(&meta));
         let key = check_key(&upload_target(&root, &target, rule.flat), &rule.target)?;
         return Ok(vec![Planned {
             path: root_abs,
@@ -403,7 +434,7 @@ pub fn plan(rule: &UploadRule, cwd: &Path) -> Result<Vec<Planned>, JfrogSpecErro
         });
     }
     let mut files = Vec::new();
-    list_files(&root_abs, &root, rule.recursive, &mut files)
+    list_files(&root_abs, &root, rule.recursive, &tree, &mut files)
         .map_err(|e| bad_pattern(format!("cannot list {root}: {e}")))?;
     let mut out = Vec::new();
     for (path, shown, size) in files {

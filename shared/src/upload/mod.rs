@@ -9,6 +9,7 @@
 //! | [`select`](mod@select) | sources + excludes → the local files to upload (directories, symlinks, empties) |
 //! | [`keys`] | target + `strip_prefix` → object keys, collisions, download-mode local paths |
 //! | [`headers`] | content type table, `content_type` / `content_encoding` / `cache_control` rules |
+//! | [`local_fs`] | every open of a transferred file: download targets without links, upload sources checked against their selection |
 //!
 //! The flow is `select` → `KeyMapper::map_files` → per-file headers; the transfer (clients,
 //! retries, multipart) lives in other files and only reads the plan made here. Nothing in this
@@ -23,6 +24,7 @@ pub mod headers;
 #[cfg(feature = "artifactory")]
 pub mod jfrog_spec;
 pub mod keys;
+pub mod local_fs;
 #[cfg(feature = "nexus")]
 pub mod nexus;
 #[cfg(feature = "s3")]

@@ -273,7 +273,7 @@ async fn refused(key: &str, what: &str, resp: Response) -> TransferError {
 /// request fails) when the file does not have `size` bytes: a file changed under us must not
 /// land half-written or with a wrong length.
 async fn file_body(path: &Path, size: u64, sent: Arc<AtomicU64>) -> std::io::Result<Body> {
-    let file = tokio::fs::File::open(path).await?;
+    let file = super::local_fs::open_selected_async(path).await?;
     Ok(Body::wrap_stream(file_stream(file, size, sent)))
 }
 
@@ -472,7 +472,12 @@ impl Destination for NexusPut {
         Err(unsupported("listing"))
     }
 
-    async fn get(&self, _key: &str, _to: &Path) -> Result<u64, TransferError> {
+    async fn get(
+        &self,
+        _key: &str,
+        _file: &mut tokio::fs::File,
+        _shown: &Path,
+    ) -> Result<u64, TransferError> {
         Err(unsupported("download"))
     }
 }
@@ -798,7 +803,12 @@ impl Destination for ComponentsApi {
         Err(unsupported("listing"))
     }
 
-    async fn get(&self, _key: &str, _to: &Path) -> Result<u64, TransferError> {
+    async fn get(
+        &self,
+        _key: &str,
+        _file: &mut tokio::fs::File,
+        _shown: &Path,
+    ) -> Result<u64, TransferError> {
         Err(unsupported("download"))
     }
 }

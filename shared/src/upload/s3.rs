@@ -141,7 +141,13 @@ impl S3 {
             .map_err(|e| self.read_error(item, e))?;
         let body = match &loaded.body {
             Some(b) => ByteStream::from(b.clone()),
-            None => ByteStream::from_path(&item.path)
+            None => ByteStream::read_from()
+                .file(
+                    super::local_fs::open_selected_async(&item.path)
+                        .await
+                        .map_err(|e| self.read_error(item, e))?,
+                )
+                .build()
                 .await
                 .map_err(|e| self.read_error(item, e))?,
         };
@@ -274,7 +280,11 @@ impl S3 {
                 let body = match &loaded.body {
                     Some(b) => ByteStream::from(b.clone()),
                     None => ByteStream::read_from()
-                        .path(&item.path)
+                        .file(
+                            super::local_fs::open_selected_async(&item.path)
+                                .await
+                                .map_err(|e| self.read_error(item, e))?,
+                        )
                         .offset(offset)
                         .length(Length::Exact(len))
                         .build()
@@ -445,7 +455,12 @@ impl Destination for S3 {
         Ok(out)
     }
 
-    async fn get(&self, key: &str, to: &Path) -> Result<u64, TransferError> {
+    async fn get(
+        &self,
+        key: &str,
+        file: &mut tokio::fs::File,
+        to: &Path,
+    ) -> Result<u64, TransferError> {
         let out = self
             .client
             .get_object()
@@ -454,21 +469,16 @@ impl Destination for S3 {
             .send()
             .await
             .map_err(|e| self.err(key, sdk_error(&e)))?;
-        let mut file = tokio::fs::File::create(to)
-            .await
-            .map_err(|e| self.err(key, format!("cannot create {}: {e}", to.display())))?;
+        let write_err =
+            |e: std::io::Error| self.err(key, format!("cannot write {}: {e}", to.display()));
         let mut body = out.body;
         let mut n = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| self.err(key, e.to_string()))?;
             n += chunk.len() as u64;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| self.err(key, e.to_string()))?;
+            file.write_all(&chunk).await.map_err(write_err)?;
         }
-        file.sync_all()
-            .await
-            .map_err(|e| self.err(key, e.to_string()))?;
+        file.sync_all().await.map_err(write_err)?;
         Ok(n)
     }
 }

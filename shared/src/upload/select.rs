@@ -12,7 +12,10 @@
 //!   matches a directory excludes everything under it, as a matched source directory includes
 //!   it.
 //! - Symlinks never lead out of `cwd`: a symlink whose target resolves outside it is skipped
-//!   with a warning, and symlinked directories are not entered.
+//!   with a warning, and symlinked directories are not entered. Excludes apply to where a link
+//!   resolves as well as to its own path.
+//! - What was selected is recorded (device, inode, size) so the transfer reads that file and
+//!   no other ([`super::local_fs::open_selected`]).
 //! - The order is deterministic (sources in order, each one's matches sorted, directories
 //!   walked in name order) and has no duplicates.
 //!
@@ -24,6 +27,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::glob::{self, GlobError, Matcher, clean_path};
+use super::local_fs::{FileId, remember};
 
 /// One local file to upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +193,8 @@ impl Walker<'_> {
                     "skipping {shown}: symlinked directories are not followed"
                 ));
             } else if target_meta.is_file() {
-                self.candidate(path, abs, target_meta.len());
+                let real = self.spelled_in_cwd(&target);
+                self.candidate(path, abs, &target_meta, Some(&real));
             } else {
                 self.warn(format!("skipping {shown}: not a regular file"));
             }
@@ -198,16 +203,19 @@ impl Walker<'_> {
         // A path spelled inside the working directory that resolves outside it went through a
         // symlinked directory (`link/file.txt`): the same rule as for a symlink applies. Paths
         // spelled outside (`../out/a.zip`, `/abs/x`) are what the user asked for.
+        let mut real = None;
         if top
             && abs.starts_with(self.cwd)
-            && let Ok(real) = fs::canonicalize(abs)
-            && !real.starts_with(self.canonical_cwd)
+            && let Ok(resolved) = fs::canonicalize(abs)
         {
-            self.warn(format!(
-                "skipping {shown}: it resolves to {} outside the working directory",
-                real.display()
-            ));
-            return Ok(());
+            if !resolved.starts_with(self.canonical_cwd) {
+                self.warn(format!(
+                    "skipping {shown}: it resolves to {} outside the working directory",
+                    resolved.display()
+                ));
+                return Ok(());
+            }
+            real = Some(self.spelled_in_cwd(&resolved));
         }
         if meta.is_dir() {
             let read_err = |source| SelectError::Io {
@@ -224,23 +232,38 @@ impl Walker<'_> {
                 self.entry(&path.join(&name), &abs.join(&name), false)?;
             }
         } else if meta.is_file() {
-            self.candidate(path, abs, meta.len());
+            self.candidate(path, abs, &meta, real.as_deref());
         } else {
             self.warn(format!("skipping {shown}: not a regular file"));
         }
         Ok(())
     }
 
-    fn candidate(&mut self, path: &Path, abs: &Path, size: u64) {
+    /// A file reached at `abs`; `real` is where it resolves when links were on the way. An
+    /// exclude matching either path excludes it: `dist/alias.pem -> ../secret/key.pem` stays out
+    /// with `exclude: secret/**`. Its identity is recorded for the transfer's open.
+    fn candidate(&mut self, path: &Path, abs: &Path, meta: &fs::Metadata, real: Option<&Path>) {
         self.reached += 1;
-        if self.is_excluded(abs) || !self.seen.insert(abs.to_path_buf()) {
+        if self.is_excluded(abs)
+            || real.is_some_and(|r| self.is_excluded(r))
+            || !self.seen.insert(abs.to_path_buf())
+        {
             return;
         }
+        remember(abs, FileId::of(meta));
         self.selection.files.push(LocalFile {
             path: path.to_path_buf(),
             abs: abs.to_path_buf(),
-            size,
+            size: meta.len(),
         });
+    }
+
+    /// A canonical path inside the working directory, spelled under `cwd` as the excludes are
+    /// (the working directory itself may be reached through a link).
+    fn spelled_in_cwd(&self, canonical: &Path) -> PathBuf {
+        canonical
+            .strip_prefix(self.canonical_cwd)
+            .map_or_else(|_| canonical.to_path_buf(), |rest| self.cwd.join(rest))
     }
 
     /// True when an exclude matches the file or one of its directories.

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use tracing::{info, warn};
 
+use super::local_fs::TargetDir;
+
 /// Headers and metadata of one object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectHeaders {
@@ -104,8 +106,14 @@ pub trait Destination: Send + Sync + 'static {
     /// Every object under `prefix` (all pages).
     fn list(&self, prefix: &str)
     -> impl Future<Output = Result<Vec<Remote>, TransferError>> + Send;
-    /// Writes the object to `to` (the caller makes `to` safe and atomic).
-    fn get(&self, key: &str, to: &Path) -> impl Future<Output = Result<u64, TransferError>> + Send;
+    /// Writes the object into `file`, a fresh partial file the caller made safe and renames
+    /// into place; `shown` names it in messages.
+    fn get(
+        &self,
+        key: &str,
+        file: &mut tokio::fs::File,
+        shown: &Path,
+    ) -> impl Future<Output = Result<u64, TransferError>> + Send;
 }
 
 /// How to transfer.
@@ -222,7 +230,7 @@ pub async fn sha256_file(path: &Path) -> std::io::Result<String> {
     tokio::task::spawn_blocking(move || {
         use sha2::Digest as _;
         use std::io::Read as _;
-        let mut f = std::fs::File::open(path)?;
+        let mut f = super::local_fs::open_selected(&path)?;
         let mut h = sha2::Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -357,14 +365,21 @@ async fn upload_one<D: Destination>(
 }
 
 /// Downloads every object under `prefix` into `dir`, `concurrency` at a time. `local` maps a key
-/// to a path inside `dir` (or refuses it); files are written beside their target and renamed.
+/// to a path inside `dir` (or refuses it); files are written beside their target and renamed,
+/// and no link under `dir` is followed ([`TargetDir`]).
 pub async fn download<D: Destination>(
     dest: Arc<D>,
     prefix: &str,
     concurrency: usize,
+    dir: &Path,
     local: impl Fn(&str) -> Result<PathBuf, String>,
 ) -> Result<Summary, TransferError> {
     let started = Instant::now();
+    let target = Arc::new(TargetDir::open(dir).map_err(|e| TransferError {
+        key: prefix.to_string(),
+        reason: e.to_string(),
+        fatal: true,
+    })?);
     let objects = dest.list(prefix).await?;
     info!("download: {} objects under '{prefix}'", objects.len());
     let mut jobs = Vec::new();
@@ -385,8 +400,9 @@ pub async fn download<D: Destination>(
     let results: Vec<(String, Result<u64, TransferError>)> = futures_util::stream::iter(jobs)
         .map(|(o, path)| {
             let dest = dest.clone();
+            let target = target.clone();
             async move {
-                let r = get_atomic(&*dest, &o.key, &path).await;
+                let r = get_atomic(&*dest, &target, &o.key, &path).await;
                 (o.key, r)
             }
         })
@@ -409,6 +425,7 @@ pub async fn download<D: Destination>(
 
 async fn get_atomic<D: Destination>(
     dest: &D,
+    target: &TargetDir,
     key: &str,
     path: &Path,
 ) -> Result<u64, TransferError> {
@@ -417,27 +434,23 @@ async fn get_atomic<D: Destination>(
         reason,
         fatal: false,
     };
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| err(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    let partial = path.with_file_name(format!(
-        ".{}.longshore-partial",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    match dest.get(key, &partial).await {
+    let rel = path.strip_prefix(target.root()).unwrap_or(path);
+    let mut partial = target.create_partial(rel).map_err(|e| err(e.to_string()))?;
+    let Some(file) = partial.take_file() else {
+        partial.discard();
+        return Err(err(format!("cannot create {}", path.display())));
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    match dest.get(key, &mut file, path).await {
         Ok(n) => {
-            tokio::fs::rename(&partial, path)
-                .await
-                .map_err(|e| err(format!("cannot rename into {}: {e}", path.display())))?;
+            drop(file);
+            partial.commit().map_err(|e| err(e.to_string()))?;
             info!("downloaded: {key} → {}", path.display());
             Ok(n)
         }
         Err(e) => {
-            let _ = tokio::fs::remove_file(&partial).await;
+            drop(file);
+            partial.discard();
             Err(e)
         }
     }

@@ -18,3 +18,4 @@ mod reliability_cloud;
 mod s3;
 mod secrets;
 mod tls;
+mod upload_links;
