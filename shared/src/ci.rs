@@ -49,6 +49,10 @@ impl Ci {
                 "CI_REMOTE_URL",
             ]),
         };
+        // A clone URL may carry a token (`https://x-token:…@git/…`): it becomes an image
+        // label and a card field, so the user information never survives.
+        ci.remote_url = crate::secret::without_userinfo(&ci.remote_url).into_owned();
+        ci.repo_link = crate::secret::without_userinfo(&ci.repo_link).into_owned();
         if ci.commit_sha.is_empty() {
             ci.commit_sha = "00000000".into();
         }

@@ -49,6 +49,12 @@ pub fn main(p: &Plugin, run: impl FnOnce(Env) -> Result<(), BoxError>) -> ExitCo
         }
         _ => {}
     }
+    // A URL with credentials (`PLUGIN_ENDPOINT`, `DOCKER_HOST`, a clone token in
+    // `DRONE_REMOTE_URL`) is a secret wherever it is echoed, whoever echoes it.
+    let values: Vec<String> = std::env::vars_os()
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+        .collect();
+    crate::secret::register_url_credentials(values.iter().map(String::as_str));
     let env = Env::from_process();
     let debug = env
         .string(&["PLUGIN_DEBUG", "DOCKER_LAUNCH_DEBUG"])
@@ -67,6 +73,13 @@ pub fn main(p: &Plugin, run: impl FnOnce(Env) -> Result<(), BoxError>) -> ExitCo
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<crate::cancel::Cancelled>().is_some() => {
+            let c = e.downcast_ref::<crate::cancel::Cancelled>().copied();
+            let number = c.map_or(15, |c| c.number);
+            error!("{e}");
+            // 128 + the signal, what a shell reports for a process the signal ended.
+            ExitCode::from(128 + number as u8)
+        }
         Err(e) => {
             error!("{}", crate::secret::mask(&crate::error::one_line(&*e)));
             ExitCode::FAILURE
@@ -78,6 +91,18 @@ pub fn main(p: &Plugin, run: impl FnOnce(Env) -> Result<(), BoxError>) -> ExitCo
 pub fn cwd() -> Result<std::path::PathBuf, settings::SettingsError> {
     std::env::current_dir()
         .map_err(|e| settings::SettingsError::invalid("PWD", format!("no working directory: {e}")))
+}
+
+/// Runs the network part of a run on [`runtime`], until it ends or the step is cancelled
+/// (SIGTERM / SIGINT: see [`crate::cancel`]).
+pub fn block_on<T>(
+    work: impl std::future::Future<Output = Result<T, BoxError>>,
+) -> Result<T, BoxError> {
+    let rt = runtime()?;
+    let result = rt.block_on(crate::cancel::until_cancelled(work));
+    // A cancelled run does not wait for blocking work it abandoned (a layer half compressed).
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 /// A tokio runtime for the network part of a run (two workers: the machines have two cores).

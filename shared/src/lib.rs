@@ -10,6 +10,8 @@
 //! | [`secret`] | the [`secret::Secret`] type and the masking of every known secret in our output |
 //! | [`telemetry`] | the CI-log formatter (one line per step, secrets masked) |
 //! | [`cli`] | the shared entry of every binary: flags, logging, env file, exit mapping |
+//! | [`cancel`] | SIGTERM / SIGINT: the work dropped, clean-ups run, exit 128 + signal |
+//! | [`child_env`] | the environment a child process we start inherits (no settings, no secrets) |
 //! | [`ci`] | commit / branch / build metadata from Drone, Woodpecker and Harness variables |
 //! | [`output`] | `DRONE_OUTPUT`, the Harness artifact file, the Drone card |
 //! | [`error`] | the core error type and its one-line rendering |
@@ -21,7 +23,9 @@
 //! only what it needs.
 #![deny(missing_docs)]
 
+pub mod cancel;
 pub mod ci;
+pub mod child_env;
 pub mod cli;
 pub mod error;
 pub mod files;

@@ -15,7 +15,8 @@ use crate::Error;
 pub fn write_drone_output(path: &str, pairs: &[(&str, String)]) -> Result<(), Error> {
     let mut text = String::new();
     for (k, v) in pairs {
-        let escaped = v
+        // Values are read by later steps and shown in the UI: no URL keeps its credentials.
+        let escaped = crate::secret::without_userinfo(v)
             .replace('\\', "\\\\")
             .replace('"', "\\\"")
             .replace('\n', "\\n")
@@ -137,7 +138,8 @@ fn write_json<T: Serialize>(path: &str, what: &'static str, doc: &T) -> Result<(
     doc.serialize(&mut ser)
         .map_err(|e| io(std::io::Error::other(e)))?;
     create_parent(path).map_err(io)?;
-    std::fs::write(path, buf).map_err(io)
+    let text = String::from_utf8_lossy(&buf);
+    std::fs::write(path, crate::secret::without_userinfo(&text).as_bytes()).map_err(io)
 }
 
 fn create_parent(path: &str) -> std::io::Result<()> {

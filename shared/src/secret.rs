@@ -92,18 +92,94 @@ pub fn register(value: &str) {
     known.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
-/// Replaces every registered secret in `text` with [`MASK`].
+/// Replaces every registered secret in `text` with [`MASK`], and drops the user information
+/// (`user:password@`) of every URL in it.
 pub fn mask(text: &str) -> Cow<'_, str> {
     let Ok(known) = KNOWN.read() else {
         return Cow::Borrowed(text);
     };
-    let mut out = Cow::Borrowed(text);
+    let mut out = without_userinfo(text);
     for secret in known.iter() {
         if out.contains(secret.as_str()) {
             out = Cow::Owned(out.replace(secret.as_str(), MASK));
         }
     }
     out
+}
+
+/// `text` with the user information of every `scheme://user:password@host` in it removed: a
+/// clone token in `DRONE_REMOTE_URL`, a key in `PLUGIN_ENDPOINT` or `DOCKER_HOST`. Used on every
+/// line we print and every value we store or put in a label.
+pub fn without_userinfo(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| "/?#\"'<>`".contains(c) || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        out.push_str(match authority.rfind('@') {
+            Some(at) => &authority[at + 1..],
+            None => authority,
+        });
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Registers, for masking, the user information of every URL in the process environment, in
+/// its raw and percent-decoded forms: wherever such a URL is echoed whole or in part (a
+/// library's error, a daemon's log), the password is masked.
+pub fn register_url_credentials<'a>(values: impl Iterator<Item = &'a str>) {
+    for value in values {
+        let mut rest = value;
+        while let Some(i) = rest.find("://") {
+            let tail = &rest[i + 3..];
+            let end = tail
+                .find(|c: char| "/?#\"'<>`".contains(c) || c.is_whitespace())
+                .unwrap_or(tail.len());
+            if let Some(at) = tail[..end].rfind('@') {
+                let userinfo = &tail[..at];
+                register(userinfo);
+                register(&percent_decode(userinfo));
+                if let Some((_, password)) = userinfo.split_once(':') {
+                    register(password);
+                    register(&percent_decode(password));
+                }
+            }
+            rest = &tail[end..];
+        }
+    }
+}
+
+/// `%XX` sequences decoded (invalid ones kept as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -128,6 +204,17 @@ mod tests {
         assert!(!masked.contains("p4ss+word"), "{masked}");
         assert!(!masked.contains(b64.trim_end_matches('=')), "{masked}");
         assert!(!masked.contains(url.trim_end_matches('=')), "{masked}");
+    }
+
+    #[test]
+    fn url_user_information_is_dropped_and_its_password_masked() {
+        assert_eq!(
+            without_userinfo("push to http://user:pa%2Fss@s3.local:9000/b and ssh://git@h/x"),
+            "push to http://s3.local:9000/b and ssh://h/x"
+        );
+        assert_eq!(without_userinfo("a@b c://d"), "a@b c://d");
+        register_url_credentials(["https://x-token:tok%2Bvalue123@git.example/r.git"].into_iter());
+        assert_eq!(mask("saw tok+value123 and tok%2Bvalue123"), "saw ****** and ******");
     }
 
     #[test]

@@ -225,14 +225,7 @@ pub fn prepare(
     if !s.email.is_empty() {
         warn!("PLUGIN_EMAIL is ignored: registries no longer take an e-mail at login");
     }
-    if s.registry != "https://index.docker.io/v1/" && registry_host(&s.registry) != repo.host {
-        warn!(
-            "PLUGIN_REGISTRY is {} but PLUGIN_REPO pushes to {}: the credentials are sent to {}",
-            registry_host(&s.registry),
-            repo.host,
-            repo.host
-        );
-    }
+    check_login_host(&s, &repo, &credentials)?;
 
     let mode = if s.push_only && !s.source_tar_path.is_empty() {
         let path = cwd.join(&s.source_tar_path);
@@ -365,6 +358,36 @@ fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, Settings
         timeout: Duration::from_secs(secs),
         debug: s.debug,
     })
+}
+
+/// A login given for `PLUGIN_REGISTRY` is never sent to another host: with `PLUGIN_REPO=myorg/app`
+/// and `PLUGIN_REGISTRY=registry.corp.example`, the anchor logs in to the corporate registry and
+/// pushes to Docker Hub; we would have sent the corporate password to Docker Hub. Refused, with
+/// the fix named. Credentials found in `PLUGIN_CONFIG` are filed per host and cannot go astray.
+fn check_login_host(
+    s: &DockerSettings,
+    repo: &Repository,
+    creds: &Credentials,
+) -> Result<(), SettingsError> {
+    let login_host = registry_host(&s.registry);
+    let given_for_registry = !s.password.is_empty() || !s.access_token.is_empty();
+    if s.registry == "https://index.docker.io/v1/" || login_host == repo.host {
+        return Ok(());
+    }
+    if given_for_registry && creds.push.is_some() {
+        return Err(SettingsError::invalid(
+            "PLUGIN_REPO",
+            format!(
+                "pushes to {} but the login is for PLUGIN_REGISTRY {login_host}: name the registry in the repository ({login_host}/{}) so the password goes only where it belongs",
+                repo.host, repo.name
+            ),
+        ));
+    }
+    warn!(
+        "PLUGIN_REGISTRY is {login_host} but PLUGIN_REPO pushes to {}",
+        repo.host
+    );
+    Ok(())
 }
 
 fn credentials(s: &DockerSettings, repo: &Repository) -> Result<Credentials, SettingsError> {

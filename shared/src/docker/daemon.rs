@@ -125,6 +125,8 @@ async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
     let started = Instant::now();
     let mut child = tokio::process::Command::new("dockerd")
         .args(&cfg.args)
+        .env_clear()
+        .envs(crate::child_env::inherited())
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

@@ -85,6 +85,11 @@ pub async fn run(cfg: &Config) -> Result<Report, Error> {
 async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result<(), Error> {
     // The temporary tag names what we built until it gets its real tags.
     let temp = format!("longshore-build-{}:{}", random_suffix(), "build");
+    // A cancel mid-run must not leave the temporary tag on a shared daemon.
+    let _untag_on_cancel = crate::cancel::on_cancel({
+        let (docker, temp) = (docker.clone(), temp.clone());
+        move || async move { remove(&docker, &temp).await }
+    });
     let t = Instant::now();
     let source = match &cfg.mode {
         Mode::Build(b) => {
@@ -297,6 +302,10 @@ async fn remove(docker: &Docker, image: &str) {
         .build();
     match docker.remove_image(image, Some(opts), None).await {
         Ok(_) => info!("purge: removed {image}"),
+        // A tag that was never made (the build failed before it) is nothing to report.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
         Err(e) => warn!("purge: could not remove {image}: {}", stream_error(e)),
     }
 }

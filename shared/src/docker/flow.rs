@@ -75,8 +75,7 @@ pub fn run(
         },
         _ => None,
     };
-    let rt = crate::cli::runtime()?;
-    rt.block_on(async {
+    crate::cli::block_on(async {
         if !flow.before_build(&mut cfg).await? {
             return Ok(());
         }

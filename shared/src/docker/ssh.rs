@@ -27,6 +27,8 @@ impl SshAgent {
             .map_err(|e| fail(format!("cannot create a private directory: {e}")))?;
         let socket = dir.path().join("agent.sock");
         let child = Command::new("ssh-agent")
+            .env_clear()
+            .envs(crate::child_env::inherited())
             .arg("-D")
             .arg("-a")
             .arg(&socket)
@@ -54,6 +56,8 @@ impl SshAgent {
         let mut add = Command::new("ssh-add")
             .arg("-q")
             .arg("-")
+            .env_clear()
+            .envs(crate::child_env::inherited())
             .env("SSH_AUTH_SOCK", &agent.socket)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
