@@ -7,13 +7,35 @@ use std::process::ExitCode;
 use longshore_core::cli;
 use longshore_core::docker::ecr::{EcrFlow, EcrSettings};
 use longshore_core::docker::{DockerSettings, flow};
+use longshore_core::settings::Setting;
+
+/// The shared docker settings whose default differs in this plugin, listed first so that
+/// `--help` and the README show these rows instead of the docker ones.
+const OWN_DEFAULTS: &[Setting] = &[
+    Setting {
+        names: &["PLUGIN_REGISTRY", "DOCKER_REGISTRY"],
+        kind: "string",
+        default: "",
+        doc: "Registry to log in to and push to: by default the ECR host in `PLUGIN_REPO`, else the endpoint the ECR token names.",
+    },
+    Setting {
+        names: &["PLUGIN_REGISTRY_TYPE"],
+        kind: "string",
+        default: "ECR",
+        doc: "`registryType` in the artifact file.",
+    },
+];
 
 fn main() -> ExitCode {
     let plugin = cli::Plugin {
         name: "longshore-ecr",
         about: "log in to Amazon ECR, build an image and push it (a drop-in for plugins/ecr)",
         version: env!("CARGO_PKG_VERSION"),
-        settings: &[EcrSettings::SETTINGS, DockerSettings::SETTINGS],
+        settings: &[
+            OWN_DEFAULTS,
+            EcrSettings::SETTINGS,
+            DockerSettings::SETTINGS,
+        ],
         other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };
     cli::main(&plugin, |env| {

@@ -9,6 +9,24 @@ use std::process::ExitCode;
 use longshore_core::cli;
 use longshore_core::docker::gcp::{GarSettings, GcpFlow, GcpSettings, Registry};
 use longshore_core::docker::{DockerSettings, flow};
+use longshore_core::settings::Setting;
+
+/// The shared docker settings whose default differs in this plugin, listed first so that
+/// `--help` and the README show these rows instead of the docker ones.
+const OWN_DEFAULTS: &[Setting] = &[
+    Setting {
+        names: &["PLUGIN_REGISTRY"],
+        kind: "string",
+        default: "",
+        doc: "Registry to push to: by default `<PLUGIN_LOCATION>-docker.pkg.dev`, or the `*-docker.pkg.dev` host `PLUGIN_REPO` starts with. `DOCKER_REGISTRY` is not read, as in the anchor.",
+    },
+    Setting {
+        names: &["PLUGIN_REGISTRY_TYPE"],
+        kind: "string",
+        default: "GAR",
+        doc: "`registryType` in the artifact file.",
+    },
+];
 
 fn main() -> ExitCode {
     let plugin = cli::Plugin {
@@ -16,6 +34,7 @@ fn main() -> ExitCode {
         about: "build an image and push it to Google Artifact Registry (a drop-in for plugins/gar)",
         version: env!("CARGO_PKG_VERSION"),
         settings: &[
+            OWN_DEFAULTS,
             DockerSettings::SETTINGS,
             GcpSettings::SETTINGS,
             GarSettings::SETTINGS,

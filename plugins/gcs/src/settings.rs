@@ -3,7 +3,7 @@
 //! skip unchanged, concurrency and the Harness artifact file.
 
 use longshore_core::secret::Secret;
-use longshore_core::settings::{List, Map};
+use longshore_core::settings::{GlobList, List, Map};
 
 longshore_core::settings! {
     /// What `plugins/gcs` reads.
@@ -30,12 +30,12 @@ longshore_core::settings! {
         application_credentials: String = "", from ["GOOGLE_APPLICATION_CREDENTIALS"];
         /// Metadata server `host[:port]`, the last source of application default credentials.
         metadata_host: String = "metadata.google.internal", from ["GCE_METADATA_HOST"];
-        /// Files to upload: paths or globs (`*`, `?`, `[…]`, `**` at any depth, `{a,b}`), a comma list or JSON array; a directory uploads everything under it. In download mode: `bucket/prefix`.
-        source: List = "", from ["PLUGIN_SOURCE"];
+        /// Files to upload: paths or globs (`*`, `?`, `[…]`, `**` at any depth, `{a,b}`), a comma list (a comma inside `{}` does not split) or JSON array; a directory uploads everything under it. In download mode: `bucket/prefix`.
+        source: GlobList = "", from ["PLUGIN_SOURCE"];
         /// `bucket[/prefix]` to upload to; a single file with a prefix not ending in `/` is uploaded as that name. In download mode: the local directory.
         target: String = "", from ["PLUGIN_TARGET"];
-        /// Patterns of files not to upload, matched against the path relative to each source's base (`*.log`, `**/*.tmp`, `node_modules`).
-        ignore: List = "", from ["PLUGIN_IGNORE"];
+        /// Patterns of files not to upload, matched against the path relative to each source's base (`*.log`, `**/*.tmp`, `node_modules`; a comma inside `{}` does not split).
+        ignore: GlobList = "", from ["PLUGIN_IGNORE"];
         /// Object ACL entries `entity:role` (`allUsers:READER`, `user@example.com:OWNER`); buckets with uniform access refuse them.
         acl: List = "", from ["PLUGIN_ACL"];
         /// File extensions (no dot) compressed with gzip on upload and stored with `Content-Encoding: gzip`.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use longshore_core::secret::Secret;
 use longshore_core::settings::{Env, SettingsError};
+use longshore_core::upload::glob::Matcher;
 use longshore_core::upload::headers::content_type;
 use longshore_core::upload::keys::{KeyError, KeyMapper};
 use longshore_core::upload::nexus::{
@@ -585,6 +586,7 @@ fn find_file(var: &str, file: &str, cwd: &Path) -> Result<Found, SettingsError> 
 /// Glob mode: the selected files with their repository paths.
 fn glob_files(s: &NexusSettings, cwd: &Path) -> Result<Vec<(Found, String)>, SettingsError> {
     // The anchor failed on a missing file; a glob that matches nothing is as much a mistake.
+    check_excludes(&s.exclude.0, "PLUGIN_EXCLUDE")?;
     let selection = select(&s.source.0, &s.exclude.0, cwd, true)
         .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
     for w in &selection.warnings {
@@ -915,6 +917,15 @@ fn coordinates_plan(
         ),
     };
     Ok(Plan::Components(comps))
+}
+
+/// Compiles every exclude pattern before the selection does, so that a bad one (an unclosed
+/// `{`) is reported under its own variable, not as a `PLUGIN_SOURCE` error.
+fn check_excludes(excludes: &[String], var: &str) -> Result<(), SettingsError> {
+    for e in excludes {
+        Matcher::new(e).map_err(|err| invalid(var, err.to_string()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

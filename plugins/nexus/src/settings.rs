@@ -3,7 +3,7 @@
 //! generate-pom / packaging, custom CA / insecure TLS, retries, concurrency, outputs.
 
 use longshore_core::secret::Secret;
-use longshore_core::settings::List;
+use longshore_core::settings::GlobList;
 
 longshore_core::settings! {
     /// What the Nexus publish plugin reads.
@@ -32,10 +32,10 @@ longshore_core::settings! {
         group_id: String = "", from ["PLUGIN_GROUP_ID"];
         /// Many-file mode: a JSON list of `{file, groupId, artifactId, version, type, classifier}` (file, artifactId, version and type required; groupId defaults to `group_id`). Artifacts with the same coordinates form one component.
         artifacts: String = "", from ["PLUGIN_ARTIFACTS"];
-        /// Glob mode (raw, yum and single-file formats): files to upload, globs or paths (comma list or JSON array; a directory uploads its files).
-        source: List = "", from ["PLUGIN_SOURCE"];
-        /// Glob mode: globs of files not to upload.
-        exclude: List = "", from ["PLUGIN_EXCLUDE"];
+        /// Glob mode (raw, yum and single-file formats): files to upload, globs or paths (comma list, where a comma inside `{}` does not split, or JSON array; a directory uploads its files).
+        source: GlobList = "", from ["PLUGIN_SOURCE"];
+        /// Glob mode: globs of files not to upload (a comma inside `{}` does not split).
+        exclude: GlobList = "", from ["PLUGIN_EXCLUDE"];
         /// Glob mode: the repository directory to upload under.
         target: String = "", from ["PLUGIN_TARGET"];
         /// Glob mode: prefix removed from local paths before they become repository paths (as in longshore-s3).

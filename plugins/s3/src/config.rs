@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use longshore_core::aws::AwsAuth;
 use longshore_core::settings::{Env, SettingsError};
+use longshore_core::upload::glob::Matcher;
 use longshore_core::upload::headers::{HeaderRules, resolve_content_type};
 use longshore_core::upload::keys::{KeyError, KeyMapper, normalize_path};
 use longshore_core::upload::s3::S3Options;
@@ -233,6 +234,7 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
                 hint: "the files to upload (globs or paths)".into(),
             });
         }
+        check_excludes(&s.exclude.0, "PLUGIN_EXCLUDE")?;
         let selection = select(&s.source.0, &s.exclude.0, cwd, s.fail_on_empty)
             .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
         for w in &selection.warnings {
@@ -309,10 +311,20 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
         endpoint,
         path_style: s.path_style,
         mode,
-        dry_run: s.dry_run,
+        // s3-sync read `DRY_RUN` too; either one asking for a dry run wins, so a leftover
+        // `false` in one of them can never turn a requested dry run into a real upload.
+        dry_run: s.dry_run || s.dry_run_sync,
         concurrency: s.concurrency,
         skip_unchanged: s.skip_unchanged,
         artifact_file: opt(&s.artifact_file),
         drone_output: env.string(&["DRONE_OUTPUT"]),
     })
+}
+/// Compiles every exclude pattern before the selection does, so that a bad one (an unclosed
+/// `{`) is reported under its own variable, not as a `PLUGIN_SOURCE` error.
+fn check_excludes(excludes: &[String], var: &str) -> Result<(), SettingsError> {
+    for e in excludes {
+        Matcher::new(e).map_err(|err| SettingsError::invalid(var, err.to_string()))?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! metadata, KMS key id, several sources, fail on empty).
 
 use longshore_core::secret::Secret;
-use longshore_core::settings::{List, Map};
+use longshore_core::settings::{GlobList, Map};
 
 longshore_core::settings! {
     /// What `plugins/s3` reads.
@@ -12,8 +12,8 @@ longshore_core::settings! {
         bucket: String = "", from ["PLUGIN_BUCKET", "S3_BUCKET"];
         /// Region.
         region: String = "us-east-1", from ["PLUGIN_REGION", "S3_REGION"];
-        /// Custom endpoint of an S3-compatible store (`https://` is added when no scheme is given). The SDK's checksum trailers are then off (see `PLUGIN_CHECKSUM`).
-        endpoint: String = "", from ["PLUGIN_ENDPOINT", "S3_ENDPOINT"];
+        /// Custom endpoint of an S3-compatible store (`https://` is added when no scheme is given). The SDK's checksum trailers are then off (see `PLUGIN_CHECKSUM`). `S3_SYNC_ENDPOINT` is s3-sync's name, read in s3-sync's order.
+        endpoint: String = "", from ["PLUGIN_ENDPOINT", "S3_SYNC_ENDPOINT", "S3_ENDPOINT"];
         /// Path-style addressing (`endpoint/bucket/key`), for MinIO and most S3-compatible stores.
         path_style: bool = "false", from ["PLUGIN_PATH_STYLE"];
         /// Access key id (used with the secret key).
@@ -34,14 +34,14 @@ longshore_core::settings! {
         user_role_arn: String = "", from ["PLUGIN_USER_ROLE_ARN", "AWS_USER_ROLE_ARN"];
         /// External id for the second role.
         user_role_external_id: String = "", from ["PLUGIN_USER_ROLE_EXTERNAL_ID"];
-        /// Files to upload: globs or paths (comma list or JSON array; a directory uploads its files). In download mode: the key prefix to download.
-        source: List = "", from ["PLUGIN_SOURCE"];
+        /// Files to upload: globs or paths (comma list, where a comma inside `{}` does not split, or JSON array; a directory uploads its files). In download mode: the key prefix to download.
+        source: GlobList = "", from ["PLUGIN_SOURCE"];
         /// Key prefix to upload under. In download mode: the local directory.
         target: String = "", from ["PLUGIN_TARGET"];
         /// Prefix removed from local paths before they become keys (`/abs/prefix/` with `*`, `**`, `?`, or a relative string prefix). In download mode: a string put before each local path.
         strip_prefix: String = "", from ["PLUGIN_STRIP_PREFIX"];
-        /// Globs of files not to upload (matched on the same normalised paths as the sources).
-        exclude: List = "", from ["PLUGIN_EXCLUDE"];
+        /// Globs of files not to upload (matched on the same normalised paths as the sources; a comma inside `{}` does not split).
+        exclude: GlobList = "", from ["PLUGIN_EXCLUDE"];
         /// Canned ACL (`private`, `public-read`, `bucket-owner-full-control`, …); none is sent when empty.
         acl: String = "", from ["PLUGIN_ACL"];
         /// Server-side encryption: `AES256`, `aws:kms` or `aws:kms:dsse`.
@@ -62,6 +62,8 @@ longshore_core::settings! {
         download: bool = "false", from ["PLUGIN_DOWNLOAD"];
         /// Print the file → key table and upload nothing.
         dry_run: bool = "false", from ["PLUGIN_DRY_RUN"];
+        /// s3-sync's name for `PLUGIN_DRY_RUN`: either one `true` makes a dry run (the safe side when both are set).
+        dry_run_sync: bool = "false", from ["DRY_RUN"];
         /// Do not upload a file whose object has the same size and SHA-256 (stored as metadata by an earlier upload).
         skip_unchanged: bool = "false", from ["PLUGIN_SKIP_UNCHANGED"];
         /// Fail when a glob matches no file (a missing literal path always fails).

@@ -31,7 +31,7 @@ use super::settings::DockerSettings;
 use crate::aws::{AwsAuth, AwsError, sdk_config, sdk_error};
 use crate::cli::BoxError;
 use crate::secret::{self, Secret};
-use crate::settings::{Env, SettingsError};
+use crate::settings::{Env, SettingsError, Value};
 
 crate::settings! {
     /// What `plugins/ecr` reads on top of the docker settings.
@@ -58,8 +58,8 @@ crate::settings! {
         lifecycle_policy: String = "", from ["PLUGIN_LIFECYCLE_POLICY"];
         /// Path to a repository policy JSON file, applied to the repository (SetRepositoryPolicy).
         repository_policy: String = "", from ["PLUGIN_REPOSITORY_POLICY"];
-        /// `true`: tags are immutable (`IMMUTABLE`), `false`: mutable; applied to a new or existing repository. Unset leaves it alone.
-        tag_immutability: Option<bool> = "", from ["PLUGIN_TAG_IMMUTABILITY"];
+        /// `IMMUTABLE` or `MUTABLE` (any case), or a boolean (`true`: immutable); applied to a new or existing repository. Unset leaves it alone.
+        tag_immutability: Option<Immutability> = "", from ["PLUGIN_TAG_IMMUTABILITY"];
         /// Do not push the tags that already exist in the repository (auto tags included); when every tag exists, end without building.
         skip_push_if_tag_exists: bool = "false", from ["PLUGIN_SKIP_PUSH_IF_TAG_EXISTS"];
     }
@@ -358,7 +358,7 @@ impl RegistryFlow for EcrFlow {
             }
             self.lifecycle_policy = policy_file("PLUGIN_LIFECYCLE_POLICY", &e.lifecycle_policy)?;
             self.scan_on_push = e.scan_on_push;
-            self.tag_immutability = e.tag_immutability;
+            self.tag_immutability = e.tag_immutability.map(|i| i.0);
         }
         self.repository_policy = policy_file("PLUGIN_REPOSITORY_POLICY", &e.repository_policy)?;
         self.create_repository = e.create_repository;
@@ -826,6 +826,27 @@ impl PublicApi<'_> {
             }
             Err(e) => Err(self.fail("Public DescribeImages", sdk_error(&e))),
         }
+    }
+}
+
+/// `PLUGIN_TAG_IMMUTABILITY` (`true` = immutable). ECR's own words are accepted besides a
+/// boolean: the documentation and ECR's API say `IMMUTABLE`/`MUTABLE`, and users copy them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Immutability(pub bool);
+
+impl Value for Immutability {
+    const KIND: &'static str = "IMMUTABLE, MUTABLE or bool";
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "IMMUTABLE" => Ok(Immutability(true)),
+            "MUTABLE" => Ok(Immutability(false)),
+            _ => bool::parse(raw)
+                .map(Immutability)
+                .map_err(|_| format!("'{}' is not IMMUTABLE, MUTABLE or a boolean", raw.trim())),
+        }
+    }
+    fn unset() -> Self {
+        Immutability(false)
     }
 }
 

@@ -43,7 +43,10 @@ const JSON_KEY_VARS: &[&str] = &[
     "GOOGLE_CREDENTIALS",
     "TOKEN",
 ];
-const REGISTRY_VARS: &[&str] = &["PLUGIN_REGISTRY", "DOCKER_REGISTRY"];
+/// Only `PLUGIN_REGISTRY`: the gcr and gar wrappers read it alone and set it before drone-docker
+/// ran, so drone-docker's `DOCKER_REGISTRY` alias never took effect (kaniko-gcr even read
+/// `DOCKER_REGISTRY` as the base-image registry).
+const REGISTRY_VARS: &[&str] = &["PLUGIN_REGISTRY"];
 
 crate::settings! {
     /// The Google credential settings of plugins/gcr and plugins/gar.

@@ -42,7 +42,7 @@ crate::settings! {
         compress: bool = "false", from ["PLUGIN_COMPRESS"];
         /// Suppress the build output.
         quiet: bool = "false", from ["PLUGIN_QUIET"];
-        /// Target platform, `os/arch[/variant]`.
+        /// Target platform, `os/arch[/variant]`; `os` or `arch` alone and aliases such as `x86_64` or `aarch64` are completed and normalised as containerd does.
         platform: String = "", from ["PLUGIN_PLATFORM"];
         /// Extra `/etc/hosts` entries, `host:ip`.
         add_host: List = "", from ["PLUGIN_ADD_HOST"];
@@ -159,5 +159,179 @@ mod unsupported_tests {
     fn the_names_list_matches_the_refusals() {
         let names: Vec<&str> = UNSUPPORTED.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, UNSUPPORTED_NAMES);
+    }
+}
+
+/// `PLUGIN_PLATFORM` normalised as containerd's `platforms.Parse` does (the daemon's parser, so
+/// what the anchor accepted): `linux` alone gets this machine's architecture, `arm64` alone the
+/// OS `linux`, and architecture aliases (`x86_64`, `aarch64`, `armhf`…) become their canonical
+/// names. The error says what is wrong; the caller names the variable.
+pub fn normalize_platform(spec: &str) -> Result<String, String> {
+    let parts: Vec<&str> = spec.split('/').collect();
+    let valid = |x: &&str| {
+        !x.is_empty()
+            && x.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if !(1..=3).contains(&parts.len()) || !parts.iter().all(valid) {
+        return Err(format!("'{spec}' is not os[/arch[/variant]]"));
+    }
+    let (os, arch, variant) = match parts[..] {
+        [one] => {
+            let os = normalize_os(one);
+            if KNOWN_OS.contains(&os.as_str()) {
+                let (arch, variant) = normalize_arch(host_arch(), "");
+                (os, arch, variant)
+            } else {
+                let (arch, variant) = normalize_arch(one, "");
+                let variant = implied_variant(&arch, variant, false);
+                if !KNOWN_ARCH.contains(&arch.as_str()) {
+                    return Err(format!(
+                        "'{spec}' is no known operating system or architecture"
+                    ));
+                }
+                ("linux".to_string(), arch, variant)
+            }
+        }
+        [os, arch] => {
+            let (arch, variant) = normalize_arch(arch, "");
+            let variant = implied_variant(&arch, variant, false);
+            (normalize_os(os), arch, variant)
+        }
+        [os, arch, variant] => {
+            let (arch, variant) = normalize_arch(arch, variant);
+            let variant = implied_variant(&arch, variant, true);
+            (normalize_os(os), arch, variant)
+        }
+        _ => unreachable!("1 to 3 parts checked above"),
+    };
+    Ok(if variant.is_empty() {
+        format!("{os}/{arch}")
+    } else {
+        format!("{os}/{arch}/{variant}")
+    })
+}
+
+/// containerd's `knownOS` and `knownArch` (go/build's lists).
+const KNOWN_OS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "windows",
+    "zos",
+];
+const KNOWN_ARCH: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "ppc64",
+    "ppc64le",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+];
+
+fn normalize_os(os: &str) -> String {
+    match os.to_ascii_lowercase().as_str() {
+        "macos" => "darwin".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// containerd's `normalizeArch`: canonical architecture names, `arm` meaning `v7`.
+fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
+    let arch = arch.to_ascii_lowercase();
+    let variant = variant.to_ascii_lowercase();
+    let (arch, variant) = match arch.as_str() {
+        "i386" => ("386", String::new()),
+        "x86_64" | "x86-64" | "amd64" if variant == "v1" => ("amd64", String::new()),
+        "x86_64" | "x86-64" | "amd64" => ("amd64", variant),
+        "aarch64" | "arm64" => match variant.as_str() {
+            "8" | "v8" | "v8.0" => ("arm64", String::new()),
+            "9" | "9.0" | "v9.0" => ("arm64", "v9".to_string()),
+            _ => ("arm64", variant),
+        },
+        "armhf" => ("arm", "v7".to_string()),
+        "armel" => ("arm", "v6".to_string()),
+        "arm" => match variant.as_str() {
+            "" | "7" => ("arm", "v7".to_string()),
+            "5" | "6" | "8" => ("arm", format!("v{variant}")),
+            _ => ("arm", variant),
+        },
+        other => return (other.to_string(), variant),
+    };
+    (arch.to_string(), variant)
+}
+
+/// containerd's `Parse` drops the implied `v7` of `arm` when the variant was not written, and
+/// writes the implied `v8` of `arm64` when it was.
+fn implied_variant(arch: &str, variant: String, written: bool) -> String {
+    match (arch, variant.as_str(), written) {
+        ("arm", "v7", false) => String::new(),
+        ("arm64", "", true) => "v8".to_string(),
+        _ => variant,
+    }
+}
+
+/// This machine's architecture in Go's words (what containerd's `runtime.GOARCH` gives).
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod platform_tests {
+    use super::normalize_platform;
+
+    #[test]
+    fn platforms_are_completed_and_normalised_as_containerd_does() {
+        let n = |s: &str| normalize_platform(s).unwrap();
+        assert_eq!(n("linux/amd64"), "linux/amd64");
+        assert_eq!(n("amd64"), "linux/amd64");
+        assert_eq!(n("aarch64"), "linux/arm64");
+        assert_eq!(n("Linux/x86_64"), "linux/amd64");
+        assert_eq!(n("linux/arm64/8"), "linux/arm64/v8");
+        assert_eq!(n("linux/arm/v7"), "linux/arm/v7");
+        assert_eq!(n("linux/armhf"), "linux/arm");
+        assert_eq!(n("armel"), "linux/arm/v6");
+        assert_eq!(n("linux/arm/6"), "linux/arm/v6");
+        assert!(n("linux").starts_with("linux/"));
+        assert!(n("windows").starts_with("windows/"));
+        for bad in ["", "linux/", "a/b/c/d", "linux amd64", "foo"] {
+            assert!(normalize_platform(bad).is_err(), "{bad}");
+        }
     }
 }

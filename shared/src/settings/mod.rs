@@ -21,7 +21,7 @@ mod value;
 pub use env::Env;
 pub use spec::{Setting, help_table, markdown_table};
 pub use suggest::unknown_variables;
-pub use value::{List, Map, Value};
+pub use value::{GlobList, List, Map, Value};
 
 /// A setting that cannot be used. Renders as one line naming the variable.
 #[derive(Debug, thiserror::Error)]

@@ -14,10 +14,21 @@ pub struct Setting {
     pub doc: &'static str,
 }
 
+/// The settings of several tables in order, a setting whose first variable an earlier table
+/// already has left out: a plugin puts a small table first to describe a shared setting its own
+/// way (the registry plugins' `PLUGIN_REGISTRY` default is not the docker one).
+fn rows<'a>(settings: &'a [&'a [Setting]]) -> impl Iterator<Item = &'a Setting> {
+    let mut seen = std::collections::HashSet::new();
+    settings
+        .iter()
+        .flat_map(|s| s.iter())
+        .filter(move |s| seen.insert(s.names.first().copied().unwrap_or("")))
+}
+
 /// A plain-text table for `--help`.
 pub fn help_table(settings: &[&[Setting]]) -> String {
     let mut out = String::new();
-    for s in settings.iter().flat_map(|s| s.iter()) {
+    for s in rows(settings) {
         out.push_str(&format!(
             "  {}  ({}{})\n      {}\n",
             s.names.join(", "),
@@ -38,7 +49,7 @@ pub fn markdown_table(settings: &[&[Setting]]) -> String {
     let mut out = String::from(
         "| Variables (first set wins) | Type | Default | Meaning |\n|---|---|---|---|\n",
     );
-    for s in settings.iter().flat_map(|s| s.iter()) {
+    for s in rows(settings) {
         let names: Vec<String> = s.names.iter().map(|n| format!("`{n}`")).collect();
         let default = if s.default.is_empty() {
             String::new()
@@ -54,4 +65,34 @@ pub fn markdown_table(settings: &[&[Setting]]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn row(names: &'static [&'static str], default: &'static str) -> Setting {
+        Setting {
+            names,
+            kind: "string",
+            default,
+            doc: "d",
+        }
+    }
+
+    #[test]
+    fn an_earlier_table_describes_a_shared_setting() {
+        let first = [row(&["PLUGIN_REGISTRY"], "gcr.io")];
+        let shared = [
+            row(&["PLUGIN_REGISTRY", "DOCKER_REGISTRY"], "x"),
+            row(&["PLUGIN_A"], ""),
+        ];
+        let md = markdown_table(&[&first, &shared]);
+        assert!(
+            md.contains("| `PLUGIN_REGISTRY` | string | `gcr.io` |"),
+            "{md}"
+        );
+        assert!(!md.contains("DOCKER_REGISTRY"), "{md}");
+        assert!(md.contains("PLUGIN_A"), "{md}");
+    }
 }

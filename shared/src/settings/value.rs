@@ -138,6 +138,64 @@ impl Value for List {
     }
 }
 
+/// A list of glob patterns: as [`List`], except that a comma inside `{…}` does not split, so
+/// `dist/*.{js,css}` stays one pattern as the anchors' single zglob pattern was (a plain comma
+/// list would cut it into `dist/*.{js` and `css}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GlobList(pub Vec<String>);
+
+impl GlobList {
+    /// Splits at the commas outside braces; `\,` is a literal comma, as in [`List::split`].
+    fn split(raw: &str) -> Vec<String> {
+        let mut items = Vec::new();
+        let mut cur = String::new();
+        let mut depth = 0usize;
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&',') => {
+                    cur.push(',');
+                    chars.next();
+                }
+                '{' => {
+                    depth += 1;
+                    cur.push(c);
+                }
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    cur.push(c);
+                }
+                ',' if depth == 0 => items.push(std::mem::take(&mut cur)),
+                _ => cur.push(c),
+            }
+        }
+        items.push(cur);
+        items
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// True when the list has no pattern.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Value for GlobList {
+    const KIND: &'static str = "list";
+    fn parse(raw: &str) -> Result<Self, String> {
+        if raw.trim().starts_with('[') {
+            return List::parse(raw).map(|l| GlobList(l.0));
+        }
+        Ok(GlobList(Self::split(raw.trim())))
+    }
+    fn unset() -> Self {
+        GlobList::default()
+    }
+}
+
 /// A map setting: a JSON object of strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Map(pub BTreeMap<String, String>);
@@ -203,6 +261,17 @@ mod tests {
     #[test]
     fn escaped_commas() {
         assert_eq!(List::parse(r"A=1\,2,B=3").unwrap().0, vec!["A=1,2", "B=3"]);
+    }
+
+    #[test]
+    fn glob_lists_keep_commas_inside_braces() {
+        let l = GlobList::parse("dist/*.{js,css}, a/{b,{c,d}}/*.txt ,x").unwrap();
+        assert_eq!(l.0, vec!["dist/*.{js,css}", "a/{b,{c,d}}/*.txt", "x"]);
+        // An unclosed brace keeps the rest in one pattern: the glob parser then names it.
+        assert_eq!(GlobList::parse("a{b,c").unwrap().0, vec!["a{b,c"]);
+        assert_eq!(GlobList::parse(r"a\,b,c").unwrap().0, vec!["a,b", "c"]);
+        let json = GlobList::parse(r#"["x,y", "*.{a,b}"]"#).unwrap();
+        assert_eq!(json.0, vec!["x,y", "*.{a,b}"]);
     }
 
     #[test]

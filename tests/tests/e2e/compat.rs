@@ -327,3 +327,314 @@ fn the_row_parser_reads_names_and_statuses() {
     assert_eq!(s.rows[0].names, vec!["A", "B"]);
     assert_eq!(s.rows[1].status, Status::Refused);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The behavioural half: what a row says, observed by running the binary. Dry runs, runs that
+// stop at a setting before any network call, and `--settings-markdown` for defaults.
+//
+// Not observed here, and why: credentials, roles and tokens (`PLUGIN_ACCESS_KEY`,
+// `PLUGIN_ASSUME_ROLE`, `PLUGIN_OIDC_TOKEN_ID`, `PLUGIN_JSON_KEY`, the Azure ones) need a cloud
+// or its fixture (tests/e2e/{s3,ecr,gcr,acr}.rs run them against local stand-ins); ACLs,
+// encryption and storage classes are stored server-side (s3.rs, against moto); the docker
+// daemon's settings (`PLUGIN_MIRROR`, `PLUGIN_BIP`, `PLUGIN_STORAGE_DRIVER`…) need a daemon
+// start (docker.rs).
+// ---------------------------------------------------------------------------------------------
+
+/// A port nothing listens on: a run that reached the network through it would fail.
+fn closed_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+}
+
+/// `longshore-s3` with keys and an endpoint nobody answers on: only a dry run can succeed.
+fn s3_offline(dir: &std::path::Path) -> Plugin {
+    Plugin::new("s3", dir).envs([
+        ("PLUGIN_BUCKET", "compat-bucket"),
+        ("PLUGIN_ACCESS_KEY", "AKIDEXAMPLE"),
+        ("PLUGIN_SECRET_KEY", "secret-example"),
+        ("PLUGIN_PATH_STYLE", "true"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ])
+}
+
+/// The `Default `x`` a row's notes state, when it is a literal value.
+fn stated_default(notes: &str) -> Option<&str> {
+    let rest = &notes[notes.find("Default `")? + "Default `".len()..];
+    let value = &rest[..rest.find('`')?];
+    (!value.contains('<')).then_some(value)
+}
+
+/// Variable → default, from `--settings-markdown`.
+fn table_defaults(plugin: &str) -> BTreeMap<String, String> {
+    let out = std::process::Command::new(plugin_bin(plugin))
+        .arg("--settings-markdown")
+        .output()
+        .expect("run --settings-markdown");
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    let mut defaults = BTreeMap::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let default = cells.get(2).unwrap_or(&"").trim_matches('`').to_string();
+        for n in names_in(cells[0]) {
+            defaults.insert(n, default.clone());
+        }
+    }
+    defaults
+}
+
+/// Every accepted row that states `Default `x`` has that default in the binary's own table
+/// (what `--help` prints and what an unset variable gets).
+#[test]
+fn stated_defaults_are_the_binaries_defaults() {
+    let page = page();
+    let sections = [
+        ("docker", "docker"),
+        ("ecr", "ecr"),
+        ("gcr", "gcr"),
+        ("gar", "gar"),
+        ("acr", "acr"),
+        ("kaniko", "docker"),
+        ("kaniko-gcr", "gcr"),
+        ("s3", "s3"),
+        ("s3-sync", "s3"),
+        ("gcs", "gcs"),
+        ("jfrog", "jfrog"),
+        ("nexus", "nexus"),
+    ];
+    let mut checked = 0;
+    for (name, plugin) in sections {
+        let defaults = table_defaults(plugin);
+        for row in effective_rows(&page, name)
+            .iter()
+            .filter(|r| r.status.accepted())
+        {
+            let Some(want) = stated_default(&row.notes) else {
+                continue;
+            };
+            let Some(got) = defaults.get(&row.names[0]) else {
+                continue; // Read outside the table (the runner variables).
+            };
+            assert_eq!(
+                got, want,
+                "{name}: {} says default `{want}`, longshore-{plugin}'s table says `{got}`",
+                row.names[0]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} stated defaults found");
+}
+
+/// Rows 5 and 6 of issue 21: the registry plugins' tables show their own registry and type.
+#[test]
+fn registry_plugins_tables_show_their_own_registry_defaults() {
+    for (plugin, registry, kind) in [
+        ("ecr", "", "ECR"),
+        ("gcr", "gcr.io", "GCR"),
+        ("gar", "", "GAR"),
+        ("acr", "", "ACR"),
+    ] {
+        let d = table_defaults(plugin);
+        assert_eq!(d["PLUGIN_REGISTRY"], registry, "{plugin}");
+        assert_eq!(d["PLUGIN_REGISTRY_TYPE"], kind, "{plugin}");
+    }
+}
+
+/// Row 1: s3-sync's `DRY_RUN` is a dry run (an upload would fail on the closed endpoint), also
+/// when `PLUGIN_DRY_RUN` says `false`, and the other way round.
+#[test]
+fn s3_sync_dry_run_alias_uploads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    longshore_tests::write_files(dir.path(), &[("d/a.txt", "a")]);
+    let endpoint = closed_endpoint();
+    for pair in [
+        &[("DRY_RUN", "true")][..],
+        &[("DRY_RUN", "true"), ("PLUGIN_DRY_RUN", "false")],
+        &[("DRY_RUN", "false"), ("PLUGIN_DRY_RUN", "true")],
+    ] {
+        let run = s3_offline(dir.path())
+            .env("PLUGIN_ENDPOINT", &endpoint)
+            .env("PLUGIN_SOURCE", "d/a.txt")
+            .envs(pair.iter().copied())
+            .run();
+        run.assert_success();
+        assert!(
+            run.output()
+                .contains("d/a.txt → s3://compat-bucket/d/a.txt"),
+            "{pair:?}: {}",
+            run.output()
+        );
+    }
+    // A real run against the closed endpoint fails: the dry runs above did not upload.
+    let real = s3_offline(dir.path())
+        .env("PLUGIN_ENDPOINT", &endpoint)
+        .env("PLUGIN_SOURCE", "d/a.txt")
+        .env("DRY_RUN", "false")
+        .run();
+    assert_ne!(real.code, 0, "{}", real.output());
+    s3_offline(dir.path())
+        .env("PLUGIN_SOURCE", "d/a.txt")
+        .env("DRY_RUN", "yes")
+        .run()
+        .assert_refused("DRY_RUN", "a bad DRY_RUN");
+}
+
+/// Row 1: `S3_SYNC_ENDPOINT` is the endpoint, between `PLUGIN_ENDPOINT` and `S3_ENDPOINT` (an
+/// endpoint that is not a URL is refused, naming the setting, so no request is needed).
+#[test]
+fn s3_sync_endpoint_alias_is_read_in_s3_syncs_order() {
+    let dir = tempfile::tempdir().unwrap();
+    longshore_tests::write_files(dir.path(), &[("a.txt", "a")]);
+    let run = |vars: &[(&str, &str)]| {
+        s3_offline(dir.path())
+            .env("PLUGIN_SOURCE", "a.txt")
+            .env("PLUGIN_DRY_RUN", "true")
+            .envs(vars.iter().copied())
+            .run()
+    };
+    run(&[("S3_SYNC_ENDPOINT", "ftp://x")]).assert_refused("'ftp://x'", "S3_SYNC_ENDPOINT");
+    run(&[
+        ("S3_SYNC_ENDPOINT", "ftp://x"),
+        ("S3_ENDPOINT", "http://ok"),
+    ])
+    .assert_refused("'ftp://x'", "S3_SYNC_ENDPOINT before S3_ENDPOINT");
+    run(&[
+        ("PLUGIN_ENDPOINT", "http://ok"),
+        ("S3_SYNC_ENDPOINT", "ftp://x"),
+    ])
+    .assert_success();
+}
+
+/// Row 2: a comma inside `{}` does not split `PLUGIN_SOURCE` or `PLUGIN_EXCLUDE`, and a bad
+/// exclude is reported as `PLUGIN_EXCLUDE` (the "Smaller" list).
+#[test]
+fn brace_patterns_are_one_pattern_in_s3_and_gcs() {
+    let dir = tempfile::tempdir().unwrap();
+    longshore_tests::write_files(
+        dir.path(),
+        &[
+            ("dist/a.js", "a"),
+            ("dist/b.css", "b"),
+            ("dist/c.txt", "c"),
+            ("dist/d.map", "d"),
+        ],
+    );
+    let s3 = |vars: &[(&str, &str)]| {
+        s3_offline(dir.path())
+            .env("PLUGIN_DRY_RUN", "true")
+            .envs(vars.iter().copied())
+            .run()
+    };
+    let run = s3(&[
+        ("PLUGIN_SOURCE", "dist/*.{js,css},dist/*.{map,txt}"),
+        ("PLUGIN_EXCLUDE", "dist/*.{txt,css}"),
+    ]);
+    run.assert_success();
+    let out = run.output();
+    for (file, listed) in [
+        ("a.js", true),
+        ("b.css", false),
+        ("c.txt", false),
+        ("d.map", true),
+    ] {
+        assert_eq!(
+            out.contains(&format!("dist/{file} →")),
+            listed,
+            "{file}: {out}"
+        );
+    }
+    s3(&[
+        ("PLUGIN_SOURCE", "dist/*.js"),
+        ("PLUGIN_EXCLUDE", "dist/*.{js"),
+    ])
+    .assert_refused("PLUGIN_EXCLUDE", "a bad exclude");
+
+    let gcs = Plugin::new("gcs", dir.path())
+        .env(
+            "STORAGE_EMULATOR_HOST",
+            closed_endpoint().trim_start_matches("http://"),
+        )
+        .envs([
+            ("PLUGIN_SOURCE", "dist/*.{js,css}"),
+            ("PLUGIN_IGNORE", "*.{css,txt}"),
+            ("PLUGIN_TARGET", "compat-bucket/p/"),
+            ("PLUGIN_DRY_RUN", "true"),
+        ])
+        .run();
+    gcs.assert_success();
+    let out = gcs.output();
+    assert!(out.contains("gs://compat-bucket/p/a.js"), "{out}");
+    assert!(!out.contains("b.css"), "{out}");
+}
+
+/// Row 8: ECR's own words and booleans are both accepted; anything else is refused by name.
+/// (Without `PLUGIN_REPO` a run stops at that: an accepted value gets that far.)
+#[test]
+fn ecr_tag_immutability_takes_ecr_words_and_booleans() {
+    let dir = tempfile::tempdir().unwrap();
+    for ok in ["IMMUTABLE", "mutable", "true", "false"] {
+        let run = Plugin::new("ecr", dir.path())
+            .env("PLUGIN_TAG_IMMUTABILITY", ok)
+            .run();
+        assert!(
+            !run.stderr.contains("PLUGIN_TAG_IMMUTABILITY"),
+            "{ok}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("PLUGIN_REPO"), "{ok}: {}", run.stderr);
+    }
+    Plugin::new("ecr", dir.path())
+        .env("PLUGIN_TAG_IMMUTABILITY", "sometimes")
+        .env(
+            "PLUGIN_REPO",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app",
+        )
+        .run()
+        .assert_refused("PLUGIN_TAG_IMMUTABILITY", "a bad mutability");
+}
+
+/// Row 13: `PLUGIN_PLATFORM` takes what containerd's parser takes (`amd64`, `linux`,
+/// `linux/x86_64`). An accepted platform lets the run reach the daemon, which does not exist
+/// here; a bad one is refused first, by name.
+#[test]
+fn docker_platform_is_parsed_as_containerd_does() {
+    let dir = tempfile::tempdir().unwrap();
+    longshore_tests::write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    let run = |platform: &str| {
+        Plugin::new("docker", dir.path())
+            .envs([
+                ("PLUGIN_REPO", "example/app"),
+                ("PLUGIN_DRY_RUN", "true"),
+                ("PLUGIN_DAEMON_OFF", "true"),
+                ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+                ("PLUGIN_PLATFORM", platform),
+            ])
+            .run()
+    };
+    for ok in [
+        "amd64",
+        "linux",
+        "linux/x86_64",
+        "linux/arm64/v8",
+        "aarch64",
+    ] {
+        let r = run(ok);
+        assert!(!r.stderr.contains("PLUGIN_PLATFORM"), "{ok}: {}", r.stderr);
+        assert_ne!(r.code, 0, "{ok}: no daemon, yet: {}", r.output());
+    }
+    for bad in ["linux/amd64/v2/x", "nosuchthing", "linux amd64"] {
+        run(bad).assert_refused("PLUGIN_PLATFORM", bad);
+    }
+}
+
+/// Row 4: plugins/gcr and plugins/gar read only `PLUGIN_REGISTRY`: `DOCKER_REGISTRY` does not
+/// stand in for gar's location.
+#[test]
+fn gcr_and_gar_do_not_read_docker_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Plugin::new("gar", dir.path())
+        .env("DOCKER_REGISTRY", "europe-docker.pkg.dev")
+        .env("PLUGIN_REPO", "p/r/app")
+        .run();
+    run.assert_refused("PLUGIN_LOCATION", "gar with DOCKER_REGISTRY only");
+}
