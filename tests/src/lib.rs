@@ -15,6 +15,7 @@ pub mod azure_fixture;
 pub mod ecr_public_fixture;
 pub mod faults;
 pub mod google_fixture;
+pub mod hostile_registry;
 pub mod leaks;
 pub mod nexus_fixture;
 pub mod tls;

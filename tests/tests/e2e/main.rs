@@ -6,6 +6,7 @@
 mod acr;
 mod compat;
 mod docker;
+mod docker_attacks;
 mod ecr;
 mod gcr;
 mod gcs;
