@@ -24,8 +24,8 @@
 #![deny(missing_docs)]
 
 pub mod cancel;
-pub mod ci;
 pub mod child_env;
+pub mod ci;
 pub mod cli;
 pub mod error;
 pub mod files;

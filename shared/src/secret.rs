@@ -214,7 +214,10 @@ mod tests {
         );
         assert_eq!(without_userinfo("a@b c://d"), "a@b c://d");
         register_url_credentials(["https://x-token:tok%2Bvalue123@git.example/r.git"].into_iter());
-        assert_eq!(mask("saw tok+value123 and tok%2Bvalue123"), "saw ****** and ******");
+        assert_eq!(
+            mask("saw tok+value123 and tok%2Bvalue123"),
+            "saw ****** and ******"
+        );
     }
 
     #[test]

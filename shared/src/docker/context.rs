@@ -512,7 +512,10 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_or_a_non_utf8_byte_still_excludes() {
-        for ignore in [b"\xef\xbb\xbf.env\n".to_vec(), b"\xff junk\n.env\n".to_vec()] {
+        for ignore in [
+            b"\xef\xbb\xbf.env\n".to_vec(),
+            b"\xff junk\n.env\n".to_vec(),
+        ] {
             let d = tempfile::tempdir().unwrap();
             std::fs::write(d.path().join(".dockerignore"), &ignore).unwrap();
             std::fs::write(d.path().join(".env"), "SECRET=1").unwrap();

@@ -715,8 +715,8 @@ impl Registry {
                 "the token response is larger than {TOKEN_BODY_CAP} bytes"
             )));
         }
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|_| fail("the token response is not JSON"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| fail("the token response is not JSON"))?;
         let token = v["token"]
             .as_str()
             .or(v["access_token"].as_str())
@@ -733,9 +733,7 @@ impl Registry {
         let host = url.host_str().unwrap_or("").to_string();
         let allowed = match url.scheme() {
             "https" => true,
-            "http" => {
-                (self.insecure && same_host(&self.base, &url)) || is_loopback(&host).await
-            }
+            "http" => (self.insecure && same_host(&self.base, &url)) || is_loopback(&host).await,
             _ => false,
         };
         if allowed {
@@ -1049,7 +1047,13 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_is_decided_by_address_never_by_prefix() {
-        for host in ["127.0.0.1:5000", "localhost:5000", "localhost", "[::1]:5000", "127.9.9.9"] {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost:5000",
+            "localhost",
+            "[::1]:5000",
+            "127.9.9.9",
+        ] {
             assert!(is_loopback(host).await, "{host}");
         }
         for host in [
@@ -1065,7 +1069,10 @@ mod tests {
     #[test]
     fn credentials_stay_on_the_registry_origin() {
         let base = "https://reg.example:5443";
-        assert!(same_origin(base, "https://reg.example:5443/v2/a/blobs/uploads/1"));
+        assert!(same_origin(
+            base,
+            "https://reg.example:5443/v2/a/blobs/uploads/1"
+        ));
         assert!(!same_origin(base, "https://other.example:5443/v2/a"));
         assert!(!same_origin(base, "http://reg.example:5443/v2/a"));
         assert!(!same_origin(base, "https://reg.example:5444/v2/a"));
@@ -1082,7 +1089,10 @@ mod tests {
         let mut b = tar::Builder::new(std::fs::File::create(&tar).unwrap());
         for (name, body) in [
             ("index.json".to_string(), index.to_string()),
-            (format!("blobs/sha256/{}", "a".repeat(64)), nested.to_string()),
+            (
+                format!("blobs/sha256/{}", "a".repeat(64)),
+                nested.to_string(),
+            ),
         ] {
             let mut h = tar::Header::new_gnu();
             h.set_size(body.len() as u64);
