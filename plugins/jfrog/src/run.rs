@@ -43,7 +43,7 @@ pub fn run(cfg: Config) -> Result<(), BoxError> {
         info!("dry run: nothing uploaded");
         return Ok(());
     }
-    longshore_core::cli::runtime()?.block_on(execute(cfg))
+    longshore_core::cli::block_on(execute(cfg))
 }
 
 async fn execute(cfg: Config) -> Result<(), BoxError> {

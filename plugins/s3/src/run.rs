@@ -52,11 +52,7 @@ pub fn run(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
             }
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(execute(cfg))
+    longshore_core::cli::block_on(execute(cfg))
 }
 
 async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {

@@ -221,21 +221,29 @@ impl Partial {
 
     /// Renames the partial file over the final name, within the same opened directory: a link
     /// at the final name is replaced, not followed.
-    pub fn commit(self) -> Result<(), LocalFsError> {
+    pub fn commit(mut self) -> Result<(), LocalFsError> {
         match rustix::fs::renameat(&self.dir, &self.tmp, &self.dir, &self.name) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = LocalFsError::io("cannot rename into", &self.full, e);
-                self.discard();
-                Err(err)
+            Ok(()) => {
+                // Renamed: nothing is left for the drop to remove.
+                self.tmp = OsString::new();
+                Ok(())
             }
+            Err(e) => Err(LocalFsError::io("cannot rename into", &self.full, e)),
         }
     }
 
     /// Removes the partial file.
-    pub fn discard(self) {
-        // Best effort: the failure being reported matters more than a leftover partial.
-        let _ = rustix::fs::unlinkat(&self.dir, &self.tmp, AtFlags::empty());
+    pub fn discard(self) {}
+}
+
+/// A partial file never committed is removed, whether the download failed or was dropped by a
+/// cancel: only whole objects are ever left under a final name, and no partial beside them.
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.tmp.is_empty() {
+            // Best effort: the failure being reported matters more than a leftover partial.
+            let _ = rustix::fs::unlinkat(&self.dir, &self.tmp, AtFlags::empty());
+        }
     }
 }
 
@@ -419,6 +427,25 @@ mod tests {
             .expect("partial")
             .discard();
         assert_eq!(std::fs::read_dir(d.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn a_dropped_partial_is_removed_and_a_committed_one_stays() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let t = TargetDir::open(d.path()).expect("open");
+        // A cancel drops the download mid-write.
+        drop(t.create_partial(Path::new("x.txt")).expect("partial"));
+        assert_eq!(std::fs::read_dir(d.path()).expect("dir").count(), 0);
+        t.create_partial(Path::new("y.txt"))
+            .expect("partial")
+            .commit()
+            .expect("commit");
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("y.txt")]);
     }
 
     #[test]

@@ -204,6 +204,23 @@ impl S3 {
             .upload_id()
             .ok_or_else(|| self.err(&item.key, "CreateMultipartUpload returned no upload id"))?
             .to_string();
+        // A cancel between here and Complete must not leave the parts stored (and billed).
+        let _abort_on_cancel = crate::cancel::on_cancel({
+            let (client, bucket) = (self.client.clone(), self.bucket.clone());
+            let (key, id) = (item.key.clone(), upload_id.clone());
+            move || async move {
+                let aborted = client
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(&key)
+                    .upload_id(id)
+                    .send()
+                    .await;
+                if aborted.is_ok() {
+                    tracing::info!("cancel: aborted the multipart upload of {key}");
+                }
+            }
+        });
         let result = self
             .upload_parts(item, &upload_id, part_size, progress)
             .await;
