@@ -70,7 +70,9 @@ pub async fn until_cancelled<T, E>(work: impl Future<Output = Result<T, E>>) -> 
 where
     E: From<Cancelled>,
 {
-    let mut work = std::pin::pin!(work);
+    // Boxed, so that dropping it below really drops the work (a stack pin would only drop the
+    // reference, and the work's temporary files would outlive the clean-ups).
+    let mut work = Box::pin(work);
     let signal = tokio::select! {
         result = &mut work => return result,
         signal = signal() => signal,

@@ -186,6 +186,12 @@ impl RegistryFlow for EcrFlow {
         })
     }
 
+    fn pending_registry(&self) -> Option<&'static str> {
+        self.registry
+            .is_none()
+            .then_some("<the proxy endpoint of the ECR token>")
+    }
+
     fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError> {
         let e = EcrSettings::load(env)?;
 

@@ -22,6 +22,11 @@ pub trait RegistryFlow {
     fn login_label(&self) -> Option<String> {
         None
     }
+    /// The registry host, in words, when only the login will tell it (ECR's proxy endpoint):
+    /// the plan shows it instead of the repository's own (host-less, so Docker Hub) name.
+    fn pending_registry(&self) -> Option<&'static str> {
+        None
+    }
     /// Logs in (sets `cfg.credentials.push`) and does registry-side work. `Ok(false)` ends the
     /// run successfully without building (e.g. every tag already exists).
     fn before_build<'a>(
@@ -59,7 +64,8 @@ pub fn run(
         }
         Prepared::Run(cfg) => cfg,
     };
-    for line in super::plan::describe(&cfg, flow.login_label().as_deref()) {
+    let login = flow.login_label();
+    for line in super::plan::describe(&cfg, login.as_deref(), flow.pending_registry()) {
         info!("plan: {line}");
     }
     // The agent must exist, and SSH_AUTH_SOCK point at it, before the runtime starts threads.

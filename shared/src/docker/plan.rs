@@ -4,7 +4,7 @@
 use super::config::{Config, Mode};
 
 /// One line per step.
-pub fn describe(cfg: &Config, login: Option<&str>) -> Vec<String> {
+pub fn describe(cfg: &Config, login: Option<&str>, pending_registry: Option<&str>) -> Vec<String> {
     let mut lines = Vec::new();
     if matches!(cfg.mode, Mode::PushTarball(_)) {
         lines.push("daemon: none needed".into());
@@ -17,7 +17,15 @@ pub fn describe(cfg: &Config, login: Option<&str>) -> Vec<String> {
     } else {
         lines.push(format!("daemon: use the daemon at {}", cfg.daemon.host));
     }
-    let refs: Vec<String> = cfg.tags.iter().map(|t| cfg.repo.with_tag(t)).collect();
+    let refs: Vec<String> = cfg
+        .tags
+        .iter()
+        .map(|t| match pending_registry {
+            Some(host) => format!("{host}/{}:{t}", cfg.repo.name),
+            None => cfg.repo.with_tag(t),
+        })
+        .collect();
+    let push_host = pending_registry.unwrap_or(&cfg.repo.host);
     match &cfg.mode {
         Mode::Build(b) => {
             let mut what = format!(
@@ -82,7 +90,7 @@ pub fn describe(cfg: &Config, login: Option<&str>) -> Vec<String> {
         lines.push(format!(
             "push: {} to {} {who}",
             cfg.tags.join(", "),
-            cfg.repo.host
+            push_host
         ));
     } else {
         lines.push("push: skipped (dry run / no push)".into());

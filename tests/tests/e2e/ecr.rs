@@ -774,3 +774,28 @@ fn ecr_public_wrong_credentials_are_one_clear_line_without_secrets() {
         assert_eq!(got[i].error, code);
     }
 }
+
+#[test]
+fn the_plan_names_the_ecr_registry_not_docker_hub_for_a_repo_without_a_host() {
+    // Before the login the host is unknown: the plan says where it will come from, and the
+    // login itself fails at once on a dead endpoint (nothing is built or pushed).
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    let run = Plugin::new("ecr", dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("PLUGIN_DAEMON_OFF", "true")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("PLUGIN_ACCESS_KEY", "AKIAECRTEST000000001")
+        .env("PLUGIN_SECRET_KEY", SECRET_KEY)
+        .env("PLUGIN_REPO", "app")
+        .env("PLUGIN_DRY_RUN", "true")
+        .run();
+    let out = run.output();
+    assert!(
+        out.contains("tag: <the proxy endpoint of the ECR token>/app:latest"),
+        "{out}"
+    );
+    assert!(!out.contains("to docker.io"), "{out}");
+}
