@@ -67,13 +67,19 @@ fn write_in_a_tree_with_links(rel: &str) {
     let dir = TargetDir::open(&t).expect("open the target");
     let written = dir.create_partial(Path::new(rel)).and_then(|mut p| {
         use std::io::Write as _;
-        p.take_file().expect("a file").write_all(b"x").expect("write");
+        p.take_file()
+            .expect("a file")
+            .write_all(b"x")
+            .expect("write");
         let at = p.path().to_path_buf();
         p.commit().map(|()| at)
     });
     let outside: Vec<_> = std::fs::read_dir(&out).expect("out").collect();
     assert_eq!(outside.len(), 1, "{rel:?} wrote outside the target");
-    assert_eq!(std::fs::read_to_string(out.join("victim")).expect("victim"), "keep");
+    assert_eq!(
+        std::fs::read_to_string(out.join("victim")).expect("victim"),
+        "keep"
+    );
     if let Ok(at) = written {
         let meta = std::fs::symlink_metadata(&at).expect("the written file");
         assert!(meta.is_file(), "{rel:?} → {}", at.display());
@@ -85,11 +91,17 @@ fn write_in_a_tree_with_links(rel: &str) {
 }
 
 fn has_partial(dir: &Path) -> bool {
-    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
-        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        e.file_name().to_string_lossy().ends_with(".longshore-partial")
-            || (is_dir && has_partial(&e.path()))
-    })
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".longshore-partial")
+                || (is_dir && has_partial(&e.path()))
+        })
 }
 
 fn check(dir: &Path, rel: &str) {

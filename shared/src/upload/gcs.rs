@@ -1634,9 +1634,13 @@ impl Gunzip {
 
     /// The last decoded bytes, once the body has ended.
     fn finish(&mut self) -> Result<&[u8], String> {
-        if let Some(d) = &mut self.decoder {
-            d.get_mut().clear();
-            d.try_finish().map_err(|e| format!("cannot gunzip: {e}"))?;
+        match &mut self.decoder {
+            // Everything was passed on already.
+            None => self.pass.clear(),
+            Some(d) => {
+                d.get_mut().clear();
+                d.try_finish().map_err(|e| format!("cannot gunzip: {e}"))?;
+            }
         }
         self.counted()
     }
@@ -1660,6 +1664,40 @@ impl Gunzip {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sink_output(info: &ObjectJson, chunks: &[&[u8]]) -> Result<Vec<u8>, String> {
+        let mut sink = Gunzip::new(info);
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(sink.feed(c)?);
+        }
+        out.extend_from_slice(sink.finish()?);
+        assert_eq!(sink.written, out.len() as u64);
+        Ok(out)
+    }
+
+    #[test]
+    fn the_download_sink_passes_bytes_once_and_caps_gunzip() {
+        use std::io::Write as _;
+        let plain = ObjectJson::default();
+        let got = sink_output(&plain, &[b"fi", b"ne"]).expect("plain");
+        assert_eq!(got, b"fine");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&[7u8; 100_000]).expect("gzip");
+        let gz = e.finish().expect("gzip");
+        let mut info = ObjectJson {
+            content_encoding: "gzip".into(),
+            size: gz.len().to_string(),
+            ..Default::default()
+        };
+        let (a, b) = gz.split_at(gz.len() / 2);
+        info.metadata
+            .insert(ORIGINAL_SIZE_META.into(), "100000".into());
+        assert_eq!(sink_output(&info, &[a, b]).expect("gunzip").len(), 100_000);
+        info.metadata.insert(ORIGINAL_SIZE_META.into(), "99".into());
+        let e = sink_output(&info, &[a, b]).expect_err("over the stated size");
+        assert!(e.contains("more than 99 bytes"), "{e}");
+    }
 
     #[test]
     fn extract_bucket_name() {

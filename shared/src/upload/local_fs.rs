@@ -468,9 +468,10 @@ mod tests {
         symlink(&secret, &file).expect("symlink");
         let e = open_selected(&file).expect_err("swapped for a link");
         assert!(e.to_string().contains("replaced"), "{e}");
-        // Swapped for another regular file of the same size.
+        // Swapped for another regular file of the same size (the selected one kept elsewhere,
+        // so its inode number cannot be reused by the new file).
         std::fs::remove_file(&file).expect("rm");
-        std::fs::write(&file, "SECRET").expect("write");
+        std::fs::hard_link(&secret, &file).expect("link");
         let e = open_selected(&file).expect_err("swapped for another file");
         assert!(e.to_string().contains("replaced"), "{e}");
         // The legitimate case: the selected file, unchanged.
