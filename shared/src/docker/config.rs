@@ -379,7 +379,10 @@ fn check_login_host(
             "PLUGIN_REPO",
             format!(
                 "pushes to {} but the login is for PLUGIN_REGISTRY {login_host}: name the registry in the repository ({login_host}/{}) so the password goes only where it belongs",
-                repo.host, repo.name
+                repo.host,
+                repo.name
+                    .strip_prefix(&format!("{}/", repo.host))
+                    .unwrap_or(&repo.name)
             ),
         ));
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use longshore_tests::{Plugin, plugin_bin};
+use longshore_tests::{Plugin, plugin_bin, write_files};
 
 /// Read by every plugin's entry point (`longshore_core::cli::main`), outside its settings table.
 const ENTRY_VARIABLES: &[&str] = &["PLUGIN_ENV_FILE", "PLUGIN_DEBUG"];
@@ -637,4 +637,66 @@ fn gcr_and_gar_do_not_read_docker_registry() {
         .env("PLUGIN_REPO", "p/r/app")
         .run();
     run.assert_refused("PLUGIN_LOCATION", "gar with DOCKER_REGISTRY only");
+}
+
+#[test]
+fn s3_strip_prefix_is_applied_to_the_resolved_path_row_3() {
+    // The page's `improved` row: an absolute strip prefix removes `dist/` from `dist/app.js`,
+    // where the anchor compared it with the raw relative match and left `t/dist/app.js`.
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("dist/app.js", "x")]);
+    let strip = dir.path().join("dist");
+    let run = s3_offline(dir.path())
+        .env("PLUGIN_ENDPOINT", closed_endpoint())
+        .env("PLUGIN_SOURCE", "dist/app.js")
+        .env("PLUGIN_TARGET", "t")
+        .env("PLUGIN_STRIP_PREFIX", strip.to_str().unwrap())
+        .env("PLUGIN_DRY_RUN", "true")
+        .run();
+    run.assert_success();
+    assert!(
+        run.output().contains("s3://compat-bucket/t/app.js"),
+        "{}",
+        run.output()
+    );
+    assert!(!run.output().contains("t/dist/app.js"), "{}", run.output());
+}
+
+#[test]
+fn jfrog_threads_over_64_are_refused_row_12() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("a.txt", "x")]);
+    let run = Plugin::new("jfrog", dir.path())
+        .env("PLUGIN_URL", format!("{}/artifactory", closed_endpoint()))
+        .env("PLUGIN_ACCESS_TOKEN", "compat-token")
+        .env("PLUGIN_SOURCE", "a.txt")
+        .env("PLUGIN_TARGET", "repo/")
+        .env("PLUGIN_THREADS", "65")
+        .run();
+    run.assert_refused("PLUGIN_THREADS: 65 is not between 0 and 64", "threads 65");
+}
+
+#[test]
+fn an_endpoint_with_credentials_is_never_printed() {
+    // #20 item 11: the user information of PLUGIN_ENDPOINT is a secret in every line.
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("a.txt", "x")]);
+    let endpoint = closed_endpoint().replace("http://", "http://u:endpoint-pw-771@");
+    let out = dir.path().join("out.env");
+    for dry in ["true", "false"] {
+        let run = s3_offline(dir.path())
+            .env("PLUGIN_ENDPOINT", &endpoint)
+            .env("PLUGIN_SOURCE", "a.txt")
+            .env("PLUGIN_DRY_RUN", dry)
+            .env("DRONE_OUTPUT", &out)
+            .env("PLUGIN_DEBUG", "true")
+            .run();
+        assert!(
+            !run.output().contains("endpoint-pw-771"),
+            "{}",
+            run.output()
+        );
+        let written = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(!written.contains("endpoint-pw-771"), "{written}");
+    }
 }

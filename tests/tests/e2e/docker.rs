@@ -809,7 +809,10 @@ fn invalid_settings_are_refused_before_any_daemon_start() {
             "PLUGIN_CUSTOM_DNS:",
         ),
         (
-            &[("PLUGIN_REPO", "a/b"), ("PLUGIN_PLATFORM", "linux")],
+            &[
+                ("PLUGIN_REPO", "a/b"),
+                ("PLUGIN_PLATFORM", "linux/amd64/v8/extra"),
+            ],
             "PLUGIN_PLATFORM:",
         ),
         (

@@ -287,7 +287,7 @@ fn missing_or_bad_settings_fail_before_any_network_call() {
         ),
         (
             vec![("PLUGIN_REPO", "app"), ("PLUGIN_TAG_IMMUTABILITY", "maybe")],
-            "PLUGIN_TAG_IMMUTABILITY: 'maybe' is not a boolean",
+            "PLUGIN_TAG_IMMUTABILITY: 'maybe' is not IMMUTABLE, MUTABLE or a boolean",
         ),
         (
             vec![("PLUGIN_REPO", "app"), ("AWS_CA_BUNDLE", &bad_json)],

@@ -172,6 +172,8 @@ fn the_leak_check_catches_output_command_lines_files_temp_entries_and_leftover_p
     std::fs::write(
         &script,
         r#"#!/bin/sh
+# The plugin starts dockerd with a cleared environment: the values come from a file beside it.
+. "$(dirname "$0")/leak.env"
 sh -c 'sleep 1; true' "$LEAK_SELFTEST" &
 mkdir -p "$HOME/.docker"
 printf '{"auths":{"r.example":{"auth":"%s"}}}' "$LEAK_LOGIN" > "$HOME/.docker/config.json"
@@ -190,6 +192,16 @@ exit 3
     let secret = "leak-selftest-value-?~>-e41f";
     let creds = login("leak", secret);
     let pidfile = dir.path().join("sleep.pid");
+    std::fs::write(
+        bin.join("leak.env"),
+        format!(
+            "LEAK_SELFTEST='{secret}'\nLEAK_LOGIN='{}'\nLEAK_ENCODED='{}'\nLEAK_PIDFILE='{}'\n",
+            STANDARD.encode(&creds),
+            URL_SAFE_NO_PAD.encode(secret),
+            pidfile.display()
+        ),
+    )
+    .unwrap();
     let plugin = Plugin::new("docker", dir.path())
         .path_prepend(&bin)
         .env(
@@ -267,7 +279,8 @@ fn docker_leaks_no_secret() {
             .env("PLUGIN_TAGS", "1")
             .env("PLUGIN_DRY_RUN", "true")
             .env("PLUGIN_NO_CACHE", "true")
-            .env("PLUGIN_REGISTRY", &s.registry_tls)
+            // The login's host is the repository's: a login for another host is refused.
+            .env("PLUGIN_REGISTRY", &s.registry_plain)
             .env("PLUGIN_USERNAME", &s.user)
             .env("PLUGIN_PASSWORD", &s.password)
             .env("BUILD_TOKEN", env_secret)

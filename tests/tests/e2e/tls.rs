@@ -474,6 +474,9 @@ fn daemonless_push_verifies_the_registry_certificate_unless_the_registry_is_inse
     let run = push(&name)
         .env("PLUGIN_INSECURE", "true")
         .env("PLUGIN_REGISTRY", "registry.example.com")
+        // Anonymous: a login for registry.example.com would be refused before any request.
+        .env("PLUGIN_USERNAME", "")
+        .env("PLUGIN_PASSWORD", "")
         .run();
     assert_certificate_error(
         &error_line(&run, "registry, insecure elsewhere"),
