@@ -29,6 +29,8 @@ pub mod ci;
 pub mod cli;
 pub mod error;
 pub mod files;
+#[cfg(any(feature = "docker", feature = "gcs"))]
+pub(crate) mod http_body;
 pub mod output;
 pub mod secret;
 pub mod settings;

@@ -707,7 +707,7 @@ impl Registry {
                 resp.status()
             )));
         }
-        let (body, cut) = read_capped(resp, TOKEN_BODY_CAP)
+        let (body, cut) = crate::http_body::read_capped(resp, TOKEN_BODY_CAP)
             .await
             .map_err(|e| fail(format!("reading the token response failed: {e}")))?;
         if cut {
@@ -1007,27 +1007,12 @@ const ERROR_BODY_CAP: usize = 4 * 1024;
 /// The most of a token answer read: a JWT is a few KiB.
 const TOKEN_BODY_CAP: usize = 1024 * 1024;
 
-/// At most `cap` bytes of a body, and whether there was more (the rest is never read).
-async fn read_capped(
-    mut resp: reqwest::Response,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        let room = cap - out.len();
-        if chunk.len() > room {
-            out.extend_from_slice(&chunk[..room]);
-            return Ok((out, true));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok((out, false))
-}
-
 /// "`what` failed: <status> <the start of the registry's error body>".
 async fn refused(what: &str, resp: reqwest::Response) -> DistributionError {
     let status = resp.status();
-    let (body, _) = read_capped(resp, ERROR_BODY_CAP).await.unwrap_or_default();
+    let (body, _) = crate::http_body::read_capped(resp, ERROR_BODY_CAP)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&body);
     fail(format!(
         "{what} failed: {status} {}",

@@ -880,11 +880,13 @@ impl Gcs {
         let status = resp.status().as_u16();
         let ok = (200..300).contains(&status);
         let cap = if ok { MAX_JSON } else { MAX_ERROR_BODY };
-        let (text, cut) = read_capped(resp, cap).await.map_err(|e| Failure {
-            reason: crate::error::one_line(&e),
-            transient: true,
-            status: None,
-        })?;
+        let (text, cut) = crate::http_body::read_capped(resp, cap)
+            .await
+            .map_err(|e| Failure {
+                reason: crate::error::one_line(&e),
+                transient: true,
+                status: None,
+            })?;
         if !ok {
             return Err(api_error(status, &String::from_utf8_lossy(&text)));
         }
@@ -1266,24 +1268,6 @@ fn api_error(status: u16, body: &str) -> Failure {
     }
 }
 
-/// At most `cap` bytes of a body, and whether there was more: a server's answer is never read
-/// whole into memory on its word.
-async fn read_capped(
-    mut resp: reqwest::Response,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        let room = cap - out.len();
-        if chunk.len() > room {
-            out.extend_from_slice(&chunk[..room]);
-            return Ok((out, true));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok((out, false))
-}
-
 /// Percent-encodes everything but RFC 3986's unreserved characters (a path segment or query).
 pub fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -1557,7 +1541,9 @@ impl Destination for Gcs {
             .map_err(|f| self.terr(key, f))?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
-            let (text, _) = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+            let (text, _) = crate::http_body::read_capped(resp, MAX_ERROR_BODY)
+                .await
+                .unwrap_or_default();
             return Err(self.terr(key, api_error(status, &String::from_utf8_lossy(&text))));
         }
         let terr = |reason: String| TransferError {
