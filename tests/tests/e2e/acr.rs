@@ -439,3 +439,33 @@ fn certificate_the_service_principal_does_not_have_is_refused() {
     assert!(!out.contains(&cert[..40]), "{out}");
     assert!(fx.received_by("acr").is_empty());
 }
+
+#[test]
+fn client_id_aliases_follow_plugins_acr_and_a_user_registry_type_is_kept() {
+    // #21 rows 9 and 7: with both set, `AZURE_APP_ID` wins over `PLUGIN_CLIENT_ID` (plugins/acr's
+    // order, which the kaniko image follows too: the page's `changed` row); the anchors' wrappers
+    // overwrote PLUGIN_REGISTRY_TYPE with `ACR`, we keep the user's value (`improved`).
+    let s = require_services!();
+    let fx = fixture(&s, ClientAuth::Secret(CLIENT_SECRET.into()));
+    let dir = workspace(&s);
+    let name = unique("acr/alias");
+    let artifact = dir.path().join("artifact.json");
+    let run = acr_plugin(&s, dir.path(), &fx)
+        .env("PLUGIN_REPO", &name)
+        .env("PLUGIN_TAG", "alias")
+        .env("AZURE_APP_ID", CLIENT_ID)
+        .env("PLUGIN_CLIENT_ID", "ffffffff-not-the-app")
+        .env("PLUGIN_CLIENT_SECRET", CLIENT_SECRET)
+        .env("PLUGIN_TENANT_ID", TENANT)
+        .env("PLUGIN_REGISTRY_TYPE", "Custom")
+        .env("PLUGIN_ARTIFACT_FILE", &artifact)
+        .run();
+    run.assert_success();
+    assert_no_secret(&run.output());
+    let aad = fx.received_by("aad");
+    assert_eq!(aad.len(), 1, "{aad:#?}");
+    assert_eq!(aad[0].form["client_id"], CLIENT_ID);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&artifact).expect("artifact file")).unwrap();
+    assert_eq!(doc["data"]["registryType"], "Custom");
+}

@@ -700,3 +700,141 @@ fn an_endpoint_with_credentials_is_never_printed() {
         assert!(!written.contains("endpoint-pw-771"), "{written}");
     }
 }
+
+#[test]
+fn bad_booleans_are_refused_by_name_in_s3_and_gcs_row_10() {
+    // The Common paragraph: drone-s3, drone-s3-sync and drone-gcs fail on a bad boolean
+    // (urfave/cli `BoolFlag`), and so do we, naming the variable.
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("a.txt", "x")]);
+    s3_offline(dir.path())
+        .env("PLUGIN_SOURCE", "a.txt")
+        .env("PLUGIN_PATH_STYLE", "maybe")
+        .run()
+        .assert_refused("PLUGIN_PATH_STYLE", "s3: a bad boolean");
+    Plugin::new("gcs", dir.path())
+        .env(
+            "STORAGE_EMULATOR_HOST",
+            closed_endpoint().trim_start_matches("http://"),
+        )
+        .envs([
+            ("PLUGIN_SOURCE", "a.txt"),
+            ("PLUGIN_TARGET", "compat-bucket/p/"),
+            ("PLUGIN_DRY_RUN", "maybe"),
+        ])
+        .run()
+        .assert_refused("PLUGIN_DRY_RUN", "gcs: a bad boolean");
+}
+
+#[test]
+fn env_file_is_read_by_the_image_plugins_and_never_overrides_row_11() {
+    // `PLUGIN_ENV_FILE` is read by every entry point, outside the settings tables (the page's
+    // stated exception): a value from the file is used and checked like any setting, and a
+    // variable already set wins over the file, as the anchors' `godotenv.Load`.
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("Dockerfile", "FROM scratch\n"),
+            ("vars.env", "PLUGIN_PLATFORM=\"bogus platform\"\n"),
+        ],
+    );
+    let docker = || {
+        Plugin::new("docker", dir.path()).envs([
+            ("PLUGIN_ENV_FILE", "vars.env"),
+            ("PLUGIN_REPO", "example/app"),
+            ("PLUGIN_DRY_RUN", "true"),
+            ("PLUGIN_DAEMON_OFF", "true"),
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ])
+    };
+    docker()
+        .run()
+        .assert_refused("PLUGIN_PLATFORM", "docker: a platform from the env file");
+    let run = docker().env("PLUGIN_PLATFORM", "amd64").run();
+    assert!(
+        run.output().contains("platform linux/amd64"),
+        "the environment wins over the file: {}",
+        run.output()
+    );
+    // The registry plugins share the entry point.
+    write_files(
+        dir.path(),
+        &[("ecr.env", "PLUGIN_TAG_IMMUTABILITY=sometimes\n")],
+    );
+    Plugin::new("ecr", dir.path())
+        .env("PLUGIN_ENV_FILE", "ecr.env")
+        .env(
+            "PLUGIN_REPO",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app",
+        )
+        .run()
+        .assert_refused("PLUGIN_TAG_IMMUTABILITY", "ecr: a value from the env file");
+}
+
+#[test]
+fn nexus_protocol_defaults_to_https_in_multi_file_mode_row_14() {
+    // A server URL without a scheme and no PLUGIN_PROTOCOL: the first bytes the plugin sends
+    // are a TLS handshake record (0x16 0x03), not an HTTP request line. The anchor refused
+    // ("protocol cannot be empty"); the page marks the default `improved`.
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("d/c.txt", "x")]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = [0u8; 2];
+        conn.read_exact(&mut head).unwrap();
+        head
+    });
+    let nexus = |protocol: Option<&str>| {
+        let p = Plugin::new("nexus", dir.path()).envs([
+            ("PLUGIN_SERVER_URL", addr.to_string().as_str()),
+            ("PLUGIN_FORMAT", "raw"),
+            ("PLUGIN_REPOSITORY", "r"),
+            ("PLUGIN_USERNAME", "u"),
+            ("PLUGIN_PASSWORD", "compat-pw"),
+            ("PLUGIN_SOURCE", "d/c.txt"),
+        ]);
+        match protocol {
+            Some(v) => p.env("PLUGIN_PROTOCOL", v),
+            None => p,
+        }
+        .run()
+    };
+    let run = nexus(None);
+    assert_ne!(run.code, 0, "nothing answers: {}", run.output());
+    assert_eq!(first.join().unwrap(), [0x16, 0x03], "not a TLS handshake");
+    nexus(Some("ftp")).assert_refused("PLUGIN_PROTOCOL", "a protocol that is not http(s)");
+}
+
+#[test]
+fn gcs_gzip_extensions_match_in_any_case_with_or_without_the_dot_row_15() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("d/b.JS", "x"), ("d/c.txt", "y")]);
+    for gzip in ["js", ".js", "JS"] {
+        let run = Plugin::new("gcs", dir.path())
+            .env(
+                "STORAGE_EMULATOR_HOST",
+                closed_endpoint().trim_start_matches("http://"),
+            )
+            .envs([
+                ("PLUGIN_SOURCE", "d/*"),
+                ("PLUGIN_TARGET", "compat-bucket/p"),
+                ("PLUGIN_GZIP", gzip),
+                ("PLUGIN_DRY_RUN", "true"),
+            ])
+            .run();
+        run.assert_success();
+        let out = run.output();
+        let line = |name: &str| {
+            out.lines()
+                .find(|l| l.contains(&format!("gs://compat-bucket/p/{name}")))
+                .unwrap_or_else(|| panic!("{gzip}: no line for {name}: {out}"))
+                .to_string()
+        };
+        assert!(line("b.JS").contains("gzip"), "{gzip}: {out}");
+        assert!(!line("c.txt").contains("gzip"), "{gzip}: {out}");
+    }
+}
