@@ -12,8 +12,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use longshore_core::docker::push::parse_digest;
-use longshore_core::docker::reference::{
+use longshore_core::docker::daemon::push::parse_digest;
+use longshore_core::registry::reference::{
     HUB_INDEX, Repository, auth_key, is_hub_host, registry_host, split_host,
 };
 use longshore_fuzz::fields;

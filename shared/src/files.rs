@@ -2,6 +2,8 @@
 //! named by a setting) as an attacker would leave them: never through a symbolic link, never
 //! anything but a regular file, never more than a stated number of bytes. A link named `.tags`
 //! pointing at `/proc/self/environ` must be an error, not a way to print the environment.
+//! Also the private temporary directories (0700) and random names that secret files, spools
+//! and temporary tags use.
 
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -52,6 +54,31 @@ pub fn excerpt(text: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(feature = "docker")]
+/// A temporary directory only we can enter (0700): it holds secret files, the ssh-agent socket,
+/// or the daemon log, and is removed when dropped.
+pub(crate) fn private_tempdir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        b.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    b.tempdir()
+}
+
+#[cfg(feature = "docker")]
+/// 16 random lower-case letters and digits, for temporary names.
+pub(crate) fn random_suffix() -> String {
+    use rand::Rng as _;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]

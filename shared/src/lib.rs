@@ -16,7 +16,8 @@
 //! | [`output`] | `DRONE_OUTPUT`, the Harness artifact file, the Drone card |
 //! | [`error`] | the core error type and its one-line rendering |
 //! | [`files`] | reading small repository files without following links, excerpts of untrusted text |
-//! | `docker` (feature `docker`) | the Docker engine: daemon, credentials, build, tag, push |
+//! | `docker` (feature `docker`) | the image family: settings, context, engine; `daemon/` (bollard) and `login/` (ECR, GCR/GAR, ACR) |
+//! | `registry` (feature `docker`) | the registry client: references, credentials, pull and push without a daemon |
 //! | `upload` (feature `upload`) | the upload engine: file selection (globs, excludes), object keys, per-object headers |
 //!
 //! Cloud SDKs never live here unconditionally: each sits behind a cargo feature so a binary links
@@ -38,6 +39,10 @@ pub mod telemetry;
 
 #[cfg(feature = "docker")]
 pub mod docker;
+
+// The registry client needs no daemon; it ships with the image family's feature for now.
+#[cfg(feature = "docker")]
+pub mod registry;
 
 #[cfg(feature = "upload")]
 pub mod upload;

@@ -1,12 +1,13 @@
 //! `longshore-acr`: log in to Azure Container Registry (Azure AD token exchanged for an ACR
 //! refresh token, or a service principal directly), then build, tag and push — a drop-in for
-//! plugins/acr. The flow lives in `longshore_core::docker::acr`, the engine in `longshore_core::docker`.
+//! plugins/acr. The flow lives in `longshore_core::docker::login::acr`, the engine in `longshore_core::docker`.
 
 use std::process::ExitCode;
 
 use longshore_core::cli;
-use longshore_core::docker::acr::{AcrFlow, AcrSettings};
-use longshore_core::docker::{DockerSettings, flow};
+use longshore_core::docker::DockerSettings;
+use longshore_core::docker::login::acr::{AcrFlow, AcrSettings};
+use longshore_core::docker::login::flow;
 use longshore_core::settings::Setting;
 
 /// The shared docker settings whose default differs in this plugin, listed first so that

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use longshore_core::cli;
-use longshore_core::docker::{DockerSettings, flow};
+use longshore_core::docker::DockerSettings;
+use longshore_core::docker::login::flow;
 
 fn main() -> ExitCode {
     let plugin = cli::Plugin {

@@ -1,12 +1,13 @@
 //! `longshore-ecr`: log in to Amazon ECR (and manage the repository when asked), then build,
 //! tag and push through the shared docker engine — a drop-in for plugins/ecr. The ECR flow lives
-//! in `longshore_core::docker::ecr`; everything else in `longshore_core::docker`.
+//! in `longshore_core::docker::login::ecr`; everything else in `longshore_core::docker`.
 
 use std::process::ExitCode;
 
 use longshore_core::cli;
-use longshore_core::docker::ecr::{EcrFlow, EcrSettings};
-use longshore_core::docker::{DockerSettings, flow};
+use longshore_core::docker::DockerSettings;
+use longshore_core::docker::login::ecr::{EcrFlow, EcrSettings};
+use longshore_core::docker::login::flow;
 use longshore_core::settings::Setting;
 
 /// The shared docker settings whose default differs in this plugin, listed first so that

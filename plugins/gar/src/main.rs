@@ -1,14 +1,15 @@
 //! `longshore-gar`: build an image and push it to Google Artifact Registry
 //! (`<PLUGIN_LOCATION>-docker.pkg.dev`) with a JSON key, an access token minted from it,
 //! workload identity federation or the application default credentials — a drop-in for
-//! plugins/gar. The flow lives in `longshore_core::docker::gcp`, the engine in
+//! plugins/gar. The flow lives in `longshore_core::docker::login::gcp`, the engine in
 //! `longshore_core::docker`.
 
 use std::process::ExitCode;
 
 use longshore_core::cli;
-use longshore_core::docker::gcp::{GarSettings, GcpFlow, GcpSettings, Registry};
-use longshore_core::docker::{DockerSettings, flow};
+use longshore_core::docker::DockerSettings;
+use longshore_core::docker::login::flow;
+use longshore_core::docker::login::gcp::{GarSettings, GcpFlow, GcpSettings, Registry};
 use longshore_core::settings::Setting;
 
 /// The shared docker settings whose default differs in this plugin, listed first so that

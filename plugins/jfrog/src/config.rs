@@ -7,10 +7,10 @@ use std::path::Path;
 
 use longshore_core::ci::Ci;
 use longshore_core::settings::{Env, SettingsError};
-use longshore_core::upload::artifactory::{self, Auth, Proxies};
-use longshore_core::upload::jfrog_spec::{
+use longshore_core::upload::artifactory::spec::{
     self, JfrogSpecError, Planned, Props, UploadRule, parse_file_spec, parse_props, parse_spec_vars,
 };
+use longshore_core::upload::artifactory::{self, Auth, Proxies};
 use tracing::warn;
 
 use crate::settings::JfrogSettings;
@@ -349,7 +349,7 @@ pub fn prepare(s: JfrogSettings, env: &Env, cwd: &Path) -> Result<Config, Settin
 
     let rules = rules(&s, env, cwd)?;
     let spec_mode = !s.spec.is_empty();
-    let files = jfrog_spec::plan_all(&rules, cwd).map_err(|e| spec_error(e, spec_mode))?;
+    let files = spec::plan_all(&rules, cwd).map_err(|e| spec_error(e, spec_mode))?;
     if files.is_empty() {
         if s.fail_no_op {
             return Err(invalid(

@@ -9,7 +9,7 @@ use longshore_core::upload::glob::Matcher;
 use longshore_core::upload::headers::{HeaderRules, resolve_content_type};
 use longshore_core::upload::keys::{KeyError, KeyMapper, normalize_path};
 use longshore_core::upload::s3::S3Options;
-use longshore_core::upload::s3_body::{CHECKSUM_NAMES, Checksum};
+use longshore_core::upload::s3::body::{CHECKSUM_NAMES, Checksum};
 use longshore_core::upload::select::select;
 use longshore_core::upload::transfer::{Item, ObjectHeaders};
 

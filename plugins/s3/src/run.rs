@@ -8,7 +8,7 @@ use aws_sdk_s3::config::{
 use aws_smithy_runtime::client::retries::classifiers::HttpStatusCodeClassifier;
 use longshore_core::upload::keys::{resolve_source, safe_local_path};
 use longshore_core::upload::s3::S3;
-use longshore_core::upload::s3_body::Checksum;
+use longshore_core::upload::s3::body::Checksum;
 use longshore_core::upload::transfer::{self, Destination as _, TransferOptions};
 use tracing::info;
 

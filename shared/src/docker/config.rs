@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use super::auth::{Credentials, RegistryAuth, parse_config_json};
-use super::daemon::{DEFAULT_HOST, DaemonConfig};
-use super::reference::{Repository, registry_host};
+use super::daemon::start::{DEFAULT_HOST, DaemonConfig};
 use super::settings::{DockerSettings, UNSUPPORTED};
 use super::tags;
 use crate::ci::Ci;
+use crate::registry::auth::{Credentials, RegistryAuth, parse_config_json};
+use crate::registry::reference::{Repository, registry_host};
 use crate::secret::Secret;
 use crate::settings::{Env, List, SettingsError};
 

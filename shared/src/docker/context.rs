@@ -161,7 +161,7 @@ pub fn scan(dir: &Path, dockerfile: &Path) -> Result<Manifest, DockerError> {
             (inside.to_string_lossy().into_owned(), None)
         }
         _ => (
-            format!(".longshore-dockerfile-{}", super::random_suffix()),
+            format!(".longshore-dockerfile-{}", crate::files::random_suffix()),
             Some(dockerfile.to_path_buf()),
         ),
     };

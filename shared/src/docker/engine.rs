@@ -8,11 +8,13 @@ use bollard::query_parameters::RemoveImageOptionsBuilder;
 use futures_util::StreamExt as _;
 use tracing::{Instrument as _, info, info_span, warn};
 
-use super::build::{build, stream_error};
+use super::DockerError;
 use super::config::{Config, Mode};
-use super::daemon::Daemon;
-use super::{DockerError, push, random_suffix};
+use super::daemon::build::{build, stream_error};
+use super::daemon::push;
+use super::daemon::start::Daemon;
 use crate::Error;
+use crate::files::random_suffix;
 use crate::output::{self, ArtifactImage};
 
 /// What a run did.
@@ -212,7 +214,7 @@ async fn push_tarball(
     report: &mut Report,
 ) -> Result<(), DockerError> {
     let t = Instant::now();
-    let (host, repo_path) = match super::reference::split_host(&cfg.repo.name) {
+    let (host, repo_path) = match crate::registry::reference::split_host(&cfg.repo.name) {
         (Some(h), p) if !cfg.repo.is_hub() => (h.to_string(), p.to_string()),
         (_, p) => {
             let p = if p.contains('/') {
@@ -223,7 +225,7 @@ async fn push_tarball(
             ("registry-1.docker.io".to_string(), p)
         }
     };
-    let pushed = super::distribution::push_tarball(
+    let pushed = crate::registry::distribution::push_tarball(
         path,
         &host,
         &repo_path,
@@ -234,7 +236,7 @@ async fn push_tarball(
     .await
     .map_err(|e| DockerError::Push {
         failed: cfg.repo.name.clone(),
-        hint: super::push::hint(&e.0, cfg.credentials.push_source),
+        hint: push::hint(&e.0, cfg.credentials.push_source),
         reason: e.0,
         pushed: vec![],
         not_pushed: cfg.tags.clone(),

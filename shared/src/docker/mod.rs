@@ -1,27 +1,25 @@
-//! The docker engine, shared by the docker, ecr, gcr, gar and acr plugins: settings →
+//! The image family, shared by the docker, ecr, gcr, gar and acr plugins: settings →
 //! [`config::prepare`] (all validation) → [`engine::run`] (daemon, build, tag, push, save,
-//! outputs, purge) through the Engine API with bollard — never the docker CLI.
+//! outputs, purge).
+//!
+//! | folder / file | owns |
+//! |---|---|
+//! | [`settings`], [`config`], [`plan`], [`tags`] | the image settings, their validation into a [`Config`], the dry-run plan, tag rules |
+//! | [`context`] | the build context: `.dockerignore`, the Dockerfile, the tar sent to a builder |
+//! | [`engine`] | one run: build, tag, push (daemon or daemonless), save, outputs, purge |
+//! | [`daemon`] | everything that talks to dockerd through bollard: start, build, push, SSH agent |
+//! | [`login`] | the cloud logins (ECR, GCR/GAR, ACR) and the flow every registry plugin shares |
+//!
+//! The registry client (pull, push, auth, references, blob spool) is [`crate::registry`]: it
+//! never needs a daemon, so the native builder and the manifest plugin use it alone.
 
-#[cfg(feature = "acr")]
-pub mod acr;
-pub mod auth;
-pub mod build;
 pub mod config;
 pub mod context;
 pub mod daemon;
-pub mod distribution;
-#[cfg(feature = "ecr")]
-pub mod ecr;
 pub mod engine;
-pub mod flow;
-#[cfg(feature = "gcp")]
-pub mod gcp;
+pub mod login;
 pub mod plan;
-pub mod push;
-pub mod reference;
 pub mod settings;
-pub mod spool;
-pub mod ssh;
 pub mod tags;
 
 pub use config::{Config, Prepared, prepare};
@@ -105,27 +103,4 @@ fn list(v: &[String]) -> String {
     } else {
         v.join(", ")
     }
-}
-
-/// A temporary directory only we can enter (0700): it holds secret files, the ssh-agent socket,
-/// or the daemon log, and is removed when dropped.
-pub(crate) fn private_tempdir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
-    let mut b = tempfile::Builder::new();
-    b.prefix(prefix);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        b.permissions(std::fs::Permissions::from_mode(0o700));
-    }
-    b.tempdir()
-}
-
-/// 16 random lower-case letters and digits, for temporary names.
-pub(crate) fn random_suffix() -> String {
-    use rand::Rng as _;
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..16)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
 }

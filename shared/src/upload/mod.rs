@@ -11,9 +11,11 @@
 //! | [`headers`] | content type table, `content_type` / `content_encoding` / `cache_control` rules |
 //! | [`local_fs`] | every open of a transferred file: download targets without links, upload sources checked against their selection |
 //!
-//! The flow is `select` → `KeyMapper::map_files` → per-file headers; the transfer (clients,
-//! retries, multipart) lives in other files and only reads the plan made here. Nothing in this
-//! part reads the disk except [`select()`] and the glob walk.
+//! | [`transfer`] | the transfer scheduler every backend plugs into: parallelism, progress, summary |
+//!
+//! The flow is `select` → `KeyMapper::map_files` → per-file headers → `transfer`. Each backend
+//! has its own folder and only reads the plan made here: `s3/` (the AWS SDK, bodies and
+//! checksums), `gcs/`, `artifactory/` (with the jf file spec) and `nexus/`.
 
 #[cfg(feature = "artifactory")]
 pub mod artifactory;
@@ -21,16 +23,12 @@ pub mod artifactory;
 pub mod gcs;
 pub mod glob;
 pub mod headers;
-#[cfg(feature = "artifactory")]
-pub mod jfrog_spec;
 pub mod keys;
 pub mod local_fs;
 #[cfg(feature = "nexus")]
 pub mod nexus;
 #[cfg(feature = "s3")]
 pub mod s3;
-#[cfg(feature = "s3")]
-pub mod s3_body;
 pub mod select;
 pub mod transfer;
 

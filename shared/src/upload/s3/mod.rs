@@ -3,7 +3,7 @@
 //! ones, canned ACL / server-side encryption / storage class as set, and the integrity checksum
 //! chosen by `PLUGIN_CHECKSUM` (by default the SDK's flexible CRC32 on AWS and Content-MD5 on
 //! custom endpoints, where S3-compatible stores reject the SDK's checksum trailers: reference
-//! upload-plugins §2.1). The bodies and checksums come from [`super::s3_body`].
+//! upload-plugins §2.1). The bodies and checksums come from [`body`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,9 +16,11 @@ use aws_sdk_s3::types::{
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 
-use super::s3_body::{self, BufferPool, Checksum, Sum};
-use super::transfer::{Destination, Item, Progress, Remote, SHA256_META, TransferError};
+pub mod body;
+
 use crate::aws::sdk_error;
+use crate::upload::transfer::{Destination, Item, Progress, Remote, SHA256_META, TransferError};
+use body::{BufferPool, Checksum, Sum};
 
 /// Files above this go multipart (the AWS CLI's default threshold).
 pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
@@ -136,14 +138,14 @@ impl S3 {
     }
 
     async fn put_single(&self, item: &Item, progress: &Progress) -> Result<(), TransferError> {
-        let loaded = s3_body::load(&item.path, 0, item.size, self.opts.checksum, &self.budget)
+        let loaded = body::load(&item.path, 0, item.size, self.opts.checksum, &self.budget)
             .await
             .map_err(|e| self.read_error(item, e))?;
         let body = match &loaded.body {
             Some(b) => ByteStream::from(b.clone()),
             None => ByteStream::read_from()
                 .file(
-                    super::local_fs::open_selected_async(&item.path)
+                    crate::upload::local_fs::open_selected_async(&item.path)
                         .await
                         .map_err(|e| self.read_error(item, e))?,
                 )
@@ -290,15 +292,14 @@ impl S3 {
                 let offset = i * part_size;
                 let len = part_size.min(item.size - offset);
                 let number = (i + 1) as i32;
-                let loaded =
-                    s3_body::load(&item.path, offset, len, self.opts.checksum, &self.budget)
-                        .await
-                        .map_err(|e| self.read_error(item, e))?;
+                let loaded = body::load(&item.path, offset, len, self.opts.checksum, &self.budget)
+                    .await
+                    .map_err(|e| self.read_error(item, e))?;
                 let body = match &loaded.body {
                     Some(b) => ByteStream::from(b.clone()),
                     None => ByteStream::read_from()
                         .file(
-                            super::local_fs::open_selected_async(&item.path)
+                            crate::upload::local_fs::open_selected_async(&item.path)
                                 .await
                                 .map_err(|e| self.read_error(item, e))?,
                         )

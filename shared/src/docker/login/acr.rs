@@ -24,11 +24,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tracing::info;
 
-use super::auth::RegistryAuth;
-use super::config::Config;
 use super::flow::RegistryFlow;
-use super::settings::DockerSettings;
 use crate::cli::BoxError;
+use crate::docker::config::Config;
+use crate::docker::settings::DockerSettings;
+use crate::registry::auth::RegistryAuth;
 use crate::secret::Secret;
 use crate::settings::{Env, SettingsError};
 
@@ -618,7 +618,7 @@ impl CertKey {
             "aud": audience,
             "iss": client_id,
             "sub": client_id,
-            "jti": super::random_suffix(),
+            "jti": crate::files::random_suffix(),
             "nbf": now,
             "iat": now,
             "exp": now + ASSERTION_LIFETIME_SECS,

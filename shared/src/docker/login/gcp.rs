@@ -17,12 +17,12 @@
 
 use tracing::info;
 
-use super::auth::RegistryAuth;
-use super::config::Config;
 use super::flow::RegistryFlow;
-use super::reference::{registry_host, split_host};
-use super::settings::DockerSettings;
 use crate::cli::BoxError;
+use crate::docker::config::Config;
+use crate::docker::settings::DockerSettings;
+use crate::registry::auth::RegistryAuth;
+use crate::registry::reference::{registry_host, split_host};
 use crate::secret::Secret;
 use crate::settings::{Env, SettingsError};
 

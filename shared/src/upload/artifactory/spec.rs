@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::local_fs::{FileId, remember};
+use crate::upload::local_fs::{FileId, remember};
 
 /// Target properties: `(key, value)` pairs; a key with several values appears several times.
 pub type Props = Vec<(String, String)>;

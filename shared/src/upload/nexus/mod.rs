@@ -22,8 +22,8 @@ use std::time::Duration;
 use reqwest::{Body, Certificate, Client, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
 
-use super::transfer::{Destination, Item, Progress, Remote, TransferError};
 use crate::secret::Secret;
+use crate::upload::transfer::{Destination, Item, Progress, Remote, TransferError};
 
 /// Chunk size of streamed bodies: small enough that memory stays flat, large enough for speed.
 const CHUNK: usize = 64 * 1024;
@@ -120,7 +120,7 @@ impl Http {
                     (format!("HTTP {}: {body}", status.as_u16()), after)
                 }
                 Err(e) => {
-                    if let Some(why) = super::pem_certificate_error(&e) {
+                    if let Some(why) = crate::upload::pem_certificate_error(&e) {
                         return Err(TransferError {
                             key: key.to_string(),
                             reason: why,
@@ -273,7 +273,7 @@ async fn refused(key: &str, what: &str, resp: Response) -> TransferError {
 /// request fails) when the file does not have `size` bytes: a file changed under us must not
 /// land half-written or with a wrong length.
 async fn file_body(path: &Path, size: u64, sent: Arc<AtomicU64>) -> std::io::Result<Body> {
-    let file = super::local_fs::open_selected_async(path).await?;
+    let file = crate::upload::local_fs::open_selected_async(path).await?;
     Ok(Body::wrap_stream(file_stream(file, size, sent)))
 }
 

@@ -31,9 +31,11 @@ use reqwest::{Body, Client, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
 use tracing::{info, warn};
 
-use super::jfrog_spec::Props;
-use super::transfer::{Destination, Item, Progress, Remote, TransferError};
+pub mod spec;
+
 use crate::secret::Secret;
+use crate::upload::transfer::{Destination, Item, Progress, Remote, TransferError};
+use spec::Props;
 
 /// Files at least this big are tried by checksum first (jf's `DefaultMinChecksumDeploy`).
 pub const MIN_CHECKSUM_DEPLOY: u64 = 10 * 1024;
@@ -276,7 +278,7 @@ pub async fn checksums_file(path: &Path) -> std::io::Result<Checksums> {
         use md5::Digest as _;
         use sha1::Digest as _;
         use std::io::Read as _;
-        let mut f = super::local_fs::open_selected(&path)?;
+        let mut f = crate::upload::local_fs::open_selected(&path)?;
         let mut s1 = sha1::Sha1::new();
         let mut s256 = sha2::Sha256::new();
         let mut m5 = md5::Md5::new();
@@ -448,7 +450,7 @@ impl Artifactory {
                 Err(e) => return Err(transport_failure(&e)),
             }
         }
-        let file = super::local_fs::open_selected_async(&item.path)
+        let file = crate::upload::local_fs::open_selected_async(&item.path)
             .await
             .map_err(|e| Failure::Final(format!("cannot read {}: {e}", item.path.display())))?;
         let req = with_sums(self.auth.apply(self.client.put(&url)))
@@ -612,7 +614,7 @@ impl Destination for Artifactory {
             .apply(self.client.get(self.artifact_url(key)))
             .send()
             .await
-            .map_err(|e| match super::pem_certificate_error(&e) {
+            .map_err(|e| match crate::upload::pem_certificate_error(&e) {
                 Some(why) => self.err(key, why, true),
                 None => self.err(key, transport_error(&e), false),
             })?;
@@ -665,7 +667,7 @@ fn retry_after(resp: &Response) -> Option<Duration> {
 
 /// A transport failure: worth another attempt, unless the certificate is not trusted.
 fn transport_failure(e: &reqwest::Error) -> Failure {
-    match super::pem_certificate_error(e) {
+    match crate::upload::pem_certificate_error(e) {
         Some(why) => Failure::Fatal(why),
         None => Failure::Transient(transport_error(e), None),
     }
@@ -831,7 +833,7 @@ pub async fn publish_build_info(
                     after,
                 )
             }
-            Err(e) => match super::pem_certificate_error(&e) {
+            Err(e) => match crate::upload::pem_certificate_error(&e) {
                 Some(why) => (why, false, None),
                 None => (transport_error(&e), true, None),
             },

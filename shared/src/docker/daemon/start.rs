@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use tracing::{debug, info};
 
-use super::DockerError;
-use super::auth::fix_registry_headers;
+use crate::docker::DockerError;
+use crate::registry::auth::fix_registry_headers;
 
 /// How often readiness is polled: dockerd is ready in 0.1–0.5 s here, so a one-second poll (the
 /// anchor's) would mostly wait.
@@ -108,10 +108,11 @@ fn client(host: &str) -> Result<Docker, DockerError> {
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
-    let dir = super::private_tempdir("longshore-dockerd-").map_err(|e| DockerError::Start {
-        reason: format!("cannot create a log directory: {e}"),
-        log_tail: String::new(),
-    })?;
+    let dir =
+        crate::files::private_tempdir("longshore-dockerd-").map_err(|e| DockerError::Start {
+            reason: format!("cannot create a log directory: {e}"),
+            log_tail: String::new(),
+        })?;
     let log_path = dir.path().join("dockerd.log");
     let log = std::fs::File::create(&log_path).map_err(|e| DockerError::Start {
         reason: format!("cannot create the daemon log: {e}"),

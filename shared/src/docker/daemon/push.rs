@@ -9,8 +9,8 @@ use bollard::query_parameters::PushImageOptionsBuilder;
 use futures_util::StreamExt as _;
 use tracing::{debug, info, warn};
 
-use super::auth::RegistryAuth;
 use super::build::stream_error;
+use crate::registry::auth::RegistryAuth;
 
 /// Attempts per tag. dockerd already retries each layer five times with backoff, so one more
 /// attempt of ours covers a daemon-side hiccup without multiplying the wait on a dead registry.

@@ -12,10 +12,10 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt as _;
 use tracing::{debug, info, warn};
 
-use super::DockerError;
-use super::auth::Credentials;
-use super::config::{BuildConfig, SecretValue};
-use super::context;
+use crate::docker::DockerError;
+use crate::docker::config::{BuildConfig, SecretValue};
+use crate::docker::context;
+use crate::registry::auth::Credentials;
 
 /// Builds the image and tags it `tag`; returns the image id.
 pub async fn build(
@@ -169,7 +169,7 @@ async fn buildkit(
 
     // Values from the environment reach BuildKit as files in a private directory (0700, files
     // 0600) that is removed when this function returns, whatever happens.
-    let dir = super::private_tempdir("longshore-secrets-").map_err(|e| {
+    let dir = crate::files::private_tempdir("longshore-secrets-").map_err(|e| {
         DockerError::Build(format!(
             "cannot create a private directory for secrets: {e}"
         ))
@@ -185,7 +185,7 @@ async fn buildkit(
             SecretValue::Value(v) => {
                 let p = dir
                     .path()
-                    .join(format!("secret-{}", super::random_suffix()));
+                    .join(format!("secret-{}", crate::files::random_suffix()));
                 write_private(&p, v.expose().as_bytes()).map_err(|e| {
                     DockerError::Build(format!("cannot write secret {}: {e}", s.id))
                 })?;
@@ -275,7 +275,9 @@ async fn inspect_id(docker: &Docker, tag: &str) -> Result<String, DockerError> {
 /// Pre-pulls a cache image; a failure is only a warning (as the anchor).
 async fn pull_cache_image(docker: &Docker, image: &str, creds: &Credentials) {
     use bollard::query_parameters::CreateImageOptionsBuilder;
-    let host = super::reference::split_host(image).0.unwrap_or("docker.io");
+    let host = crate::registry::reference::split_host(image)
+        .0
+        .unwrap_or("docker.io");
     let auth = creds.for_host(host).map(|a| a.to_docker());
     let mut s = docker.create_image(
         Some(

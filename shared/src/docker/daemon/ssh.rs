@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::DockerError;
+use crate::docker::DockerError;
 use crate::secret::Secret;
 
 /// A running ssh-agent with one key.
@@ -23,7 +23,7 @@ impl SshAgent {
     /// Starts `ssh-agent` on a socket in a private directory and adds `key` to it.
     pub fn start(key: &Secret) -> Result<SshAgent, DockerError> {
         let fail = |reason: String| DockerError::Build(format!("PLUGIN_SSH_AGENT_KEY: {reason}"));
-        let dir = super::private_tempdir("longshore-ssh-")
+        let dir = crate::files::private_tempdir("longshore-ssh-")
             .map_err(|e| fail(format!("cannot create a private directory: {e}")))?;
         let socket = dir.path().join("agent.sock");
         let child = Command::new("ssh-agent")

@@ -35,16 +35,16 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tracing::{info, warn};
 
-use super::glob::{Matcher, clean_path};
-use super::keys::{KeyMapper, check_collisions};
-use super::select::select;
-use super::transfer::{Destination, Item, Progress, Remote, SHA256_META, TransferError};
 use crate::gcp_auth::{
     self, AccessToken, Creds, Federation, GcpError, ID_TOKEN_TYPE, Subject, check_id, creds,
     decode_key, endpoint, gcloud_adc_file, join, parse_creds,
 };
 use crate::secret::Secret;
 use crate::settings::{Env, SettingsError};
+use crate::upload::glob::{Matcher, clean_path};
+use crate::upload::keys::{KeyMapper, check_collisions};
+use crate::upload::select::select;
+use crate::upload::transfer::{Destination, Item, Progress, Remote, SHA256_META, TransferError};
 
 /// URLs as the settings parse them, and the CA certificates of [`GcsOptions::extra_roots`].
 pub use reqwest::{Certificate, Url};
@@ -402,7 +402,7 @@ pub fn content_type(name: &str) -> &'static str {
         Some(e) if e.eq_ignore_ascii_case("js") || e.eq_ignore_ascii_case("mjs") => {
             "text/javascript"
         }
-        _ => super::headers::content_type(name),
+        _ => crate::upload::headers::content_type(name),
     }
 }
 
@@ -914,7 +914,7 @@ impl Gcs {
         let mut attempt = 0;
         let obj = loop {
             attempt += 1;
-            let file = super::local_fs::open_selected_async(path)
+            let file = crate::upload::local_fs::open_selected_async(path)
                 .await
                 .map_err(|e| TransferError {
                     key: item.key.clone(),
@@ -1117,7 +1117,7 @@ impl Gcs {
             transient: false,
             status: None,
         };
-        let mut file = super::local_fs::open_selected_async(path)
+        let mut file = crate::upload::local_fs::open_selected_async(path)
             .await
             .map_err(local)?;
         file.seek(std::io::SeekFrom::Start(offset))
@@ -1331,7 +1331,7 @@ pub async fn checksums(path: &Path, with_md5: bool) -> std::io::Result<Sums> {
     tokio::task::spawn_blocking(move || {
         use md5::Digest as _;
         use std::io::Read as _;
-        let mut f = super::local_fs::open_selected(&path)?;
+        let mut f = crate::upload::local_fs::open_selected(&path)?;
         let mut crc = 0u32;
         let mut md5 = with_md5.then(md5::Md5::new);
         let mut buf = vec![0u8; 1 << 20];
@@ -1355,7 +1355,7 @@ pub async fn checksums(path: &Path, with_md5: bool) -> std::io::Result<Sums> {
 async fn gzip_file(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let mut input = super::local_fs::open_selected(&path)?;
+        let mut input = crate::upload::local_fs::open_selected(&path)?;
         let tmp = tempfile::Builder::new()
             .prefix(".longshore-gzip-")
             .tempfile()?;
@@ -1406,7 +1406,7 @@ impl Destination for Gcs {
             && let Ok((crc, _)) = checksums(path, false).await
             && crc == remote_crc
         {
-            sha256 = super::transfer::sha256_file(path).await.ok();
+            sha256 = crate::upload::transfer::sha256_file(path).await.ok();
         }
         Ok(Some(Remote {
             key: key.to_string(),

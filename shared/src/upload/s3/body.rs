@@ -276,7 +276,7 @@ fn read_range(
     kind: Checksum,
     keep: Option<&mut [u8]>,
 ) -> std::io::Result<Option<Sum>> {
-    let mut f = super::local_fs::open_selected(path)?;
+    let mut f = crate::upload::local_fs::open_selected(path)?;
     f.seek(SeekFrom::Start(offset))?;
     let len = usize::try_from(len).map_err(std::io::Error::other)?;
     let mut hasher = Hasher::new(kind);

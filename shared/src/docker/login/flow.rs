@@ -8,10 +8,10 @@ use std::future::Future;
 
 use tracing::info;
 
-use super::config::{Config, Mode, Prepared};
-use super::settings::DockerSettings;
 use crate::ci::Ci;
 use crate::cli::BoxError;
+use crate::docker::config::{Config, Mode, Prepared};
+use crate::docker::settings::DockerSettings;
 use crate::settings::{Env, SettingsError};
 
 /// What a registry plugin adds to the docker engine.
@@ -57,7 +57,7 @@ pub fn run(
     let mut s = DockerSettings::load(&env)?;
     flow.prepare(&mut s, &env)?;
     let ci = Ci::from_env(&env);
-    let mut cfg = match super::prepare(s, &env, &ci, &crate::cli::cwd()?)? {
+    let mut cfg = match crate::docker::prepare(s, &env, &ci, &crate::cli::cwd()?)? {
         Prepared::Skip(reason) => {
             info!("{reason}");
             return Ok(());
@@ -65,14 +65,14 @@ pub fn run(
         Prepared::Run(cfg) => cfg,
     };
     let login = flow.login_label();
-    for line in super::plan::describe(&cfg, login.as_deref(), flow.pending_registry()) {
+    for line in crate::docker::plan::describe(&cfg, login.as_deref(), flow.pending_registry()) {
         info!("plan: {line}");
     }
     // The agent must exist, and SSH_AUTH_SOCK point at it, before the runtime starts threads.
     let _agent = match &cfg.mode {
         Mode::Build(b) => match &b.ssh_key {
             Some(key) => {
-                let agent = super::ssh::SshAgent::start(key)?;
+                let agent = crate::docker::daemon::ssh::SshAgent::start(key)?;
                 set_ssh_auth_sock(&agent.socket);
                 info!("ssh: agent started with the key of PLUGIN_SSH_AGENT_KEY");
                 Some(agent)
@@ -85,7 +85,7 @@ pub fn run(
         if !flow.before_build(&mut cfg).await? {
             return Ok(());
         }
-        let report = super::run(&cfg).await?;
+        let report = crate::docker::run(&cfg).await?;
         for line in report.summary() {
             info!("summary: {line}");
         }

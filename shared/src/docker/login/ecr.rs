@@ -23,13 +23,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use tracing::{info, warn};
 
-use super::auth::RegistryAuth;
-use super::config::Config;
 use super::flow::RegistryFlow;
-use super::reference::{Repository, registry_host, split_host};
-use super::settings::DockerSettings;
 use crate::aws::{AwsAuth, AwsError, sdk_config, sdk_error};
 use crate::cli::BoxError;
+use crate::docker::config::Config;
+use crate::docker::settings::DockerSettings;
+use crate::registry::auth::RegistryAuth;
+use crate::registry::reference::{Repository, registry_host, split_host};
 use crate::secret::{self, Secret};
 use crate::settings::{Env, SettingsError, Value};
 

@@ -286,7 +286,7 @@ fn read_image(tarball: &Path) -> Result<Image, DistributionError> {
         f.read_exact(&mut buf).map_err(|e| fail(e.to_string()))?;
         Ok(buf)
     };
-    let tmp = super::private_tempdir("longshore-push-")
+    let tmp = crate::files::private_tempdir("longshore-push-")
         .map_err(|e| fail(format!("cannot create a temporary directory: {e}")))?;
     if entries.contains_key("manifest.json") {
         docker_save(tarball, &entries, &read, tmp)

@@ -1,0 +1,14 @@
+//! The registry client: the distribution API spoken directly, without a daemon. Used by the
+//! daemonless push today, and by the native builder and the manifest plugin next.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`reference`] | image references: host, repository, tag, digest; Docker Hub's defaults |
+//! | [`auth`] | registry credentials: `config.json`, credential helpers' output, logins |
+//! | [`distribution`] | the HTTP side: challenges and tokens, blob and manifest reads and uploads |
+//! | [`spool`] | a layer compressed to a private file while its upload follows it |
+
+pub mod auth;
+pub mod distribution;
+pub mod reference;
+pub mod spool;
