@@ -122,8 +122,9 @@ pub struct AwsError(pub String);
 /// Builds the SDK configuration with the credential chain the settings ask for. The role hops
 /// are lazy providers (refreshed before expiry), except web identity, which is exchanged here.
 pub async fn sdk_config(a: &AwsAuth) -> Result<SdkConfig, AwsError> {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(a.region.clone()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(a.region.clone()))
+        .retry_config(crate::retry::aws_retry_config(&crate::retry::policy()));
     if let Some(bundle) = &a.ca_bundle {
         // On the loader, so STS (assume role, web identity) trusts it too.
         loader = loader.http_client(https_client(bundle));

@@ -61,7 +61,12 @@ pub fn main(p: &Plugin, run: impl FnOnce(Env) -> Result<(), BoxError>) -> ExitCo
         .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
     crate::telemetry::init(debug);
     let result = env.with_env_file().map_err(BoxError::from).and_then(|env| {
-        let mut extra: Vec<&str> = vec!["PLUGIN_ENV_FILE", "PLUGIN_DEBUG"];
+        crate::retry::configure(&env)?;
+        let mut extra: Vec<&str> = vec![
+            "PLUGIN_ENV_FILE",
+            "PLUGIN_DEBUG",
+            crate::retry::MAX_TIME_VAR,
+        ];
         extra.extend_from_slice(p.other_known);
         for (name, guess) in settings::unknown_variables(&env, p.settings, &extra) {
             match guess {

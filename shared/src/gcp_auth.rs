@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde::Deserialize;
-use tracing::warn;
 
 use crate::secret::{self, Secret};
 use crate::settings::{Env, SettingsError};
@@ -451,76 +450,61 @@ pub(crate) fn http() -> Result<reqwest::Client, GcpError> {
         .map_err(|e| GcpError::Local(format!("cannot make the HTTP client: {e}")))
 }
 
-/// Sends a request (rebuilt per attempt), retrying 5xx / 429 and, when `retry_unreachable`,
-/// connection failures, resets, cut answers and timeouts: 3 attempts, about 0.5 s then 1 s
-/// apart (with jitter, so parallel steps do not retry in step). A 4xx is final at once: a
-/// refused credential does not get better by asking again. Returns the JSON body.
+/// Sends a request (rebuilt per attempt) under the one retry policy, retrying 408 / 429 / 5xx
+/// and, when `retry_unreachable`, connection failures, resets, cut answers and timeouts. A
+/// 4xx is final at once: a refused credential does not get better by asking again. Returns the
+/// JSON body.
 pub(crate) async fn send(
     what: &'static str,
     url: &str,
     retry_unreachable: bool,
     req: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, GcpError> {
-    const ATTEMPTS: u32 = 3;
-    let pause =
-        |attempt: u32| Duration::from_millis(500 * u64::from(attempt) + rand::random_range(0..250));
     let unreachable = |e: &reqwest::Error| GcpError::Unreachable {
         what,
         url: url.into(),
         reason: crate::error::one_line(e),
     };
-    // A token request carries no state: resending it after a reset or a cut answer is safe.
-    let transient = |e: &reqwest::Error| {
-        retry_unreachable && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
-    };
-    let mut attempt = 0;
+    let mut tries = crate::retry::policy().start();
     loop {
-        attempt += 1;
-        let last = attempt == ATTEMPTS;
         let resp = match req().send().await {
             Ok(r) => r,
-            Err(e) => {
-                if !last && transient(&e) {
-                    warn!("{what}: {}; retrying", crate::error::one_line(&e));
-                    tokio::time::sleep(pause(attempt)).await;
+            // A token request carries no state: resending it after a reset is safe.
+            Err(e) if retry_unreachable && crate::retry::transient_transport(&e) => {
+                if tries.pause(what, &crate::error::one_line(&e), None).await {
                     continue;
                 }
                 return Err(unreachable(&e));
             }
+            Err(e) => return Err(unreachable(&e)),
         };
         let status = resp.status();
-        if (status.is_server_error() || status.as_u16() == 429) && !last {
-            warn!("{what} answered HTTP {}; retrying", status.as_u16());
-            tokio::time::sleep(pause(attempt)).await;
+        let after = crate::retry::retry_after(resp.headers());
+        if crate::retry::transient_status(status.as_u16())
+            && tries
+                .pause(what, &format!("HTTP {}", status.as_u16()), after)
+                .await
+        {
             continue;
         }
-        let body = match resp.text().await {
-            Ok(b) => b,
-            Err(e) => {
-                // An answer cut short (reported as a decode error): ask again.
-                if !last && retry_unreachable {
-                    warn!("{what}: {}; retrying", crate::error::one_line(&e));
-                    tokio::time::sleep(pause(attempt)).await;
-                    continue;
-                }
-                return Err(unreachable(&e));
+        // A token answer is a few hundred bytes: anything past a MiB is not one.
+        let body = match crate::http_body::read_capped(resp, 1 << 20).await {
+            Ok((b, _)) => String::from_utf8_lossy(&b).into_owned(),
+            // An answer cut short: ask again.
+            Err(e)
+                if retry_unreachable
+                    && tries.pause(what, &crate::error::one_line(&e), None).await =>
+            {
+                continue;
             }
+            Err(e) => return Err(unreachable(&e)),
         };
         if !status.is_success() {
-            let mut body = body.split_whitespace().collect::<Vec<_>>().join(" ");
-            if body.len() > 300 {
-                let cut = (0..=300)
-                    .rev()
-                    .find(|i| body.is_char_boundary(*i))
-                    .unwrap_or(0);
-                body.truncate(cut);
-                body.push('…');
-            }
             return Err(GcpError::Refused {
                 what,
                 url: url.into(),
                 status: status.as_u16(),
-                body,
+                body: crate::retry::server_message(&body),
             });
         }
         return serde_json::from_str(&body).map_err(|_| GcpError::BadAnswer {

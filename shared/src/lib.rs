@@ -15,6 +15,7 @@
 //! | [`ci`] | commit / branch / build metadata from Drone, Woodpecker and Harness variables |
 //! | [`output`] | `DRONE_OUTPUT`, the Harness artifact file, the Drone card |
 //! | [`error`] | the core error type and its one-line rendering |
+//! | [`retry`] | the one retry policy: attempts, total time (`PLUGIN_RETRY_MAX_TIME`), backoff, what is transient |
 //! | [`files`] | reading small repository files without following links, excerpts of untrusted text |
 //! | `docker` (feature `docker`) | the image family: settings, context, engine; `daemon/` (bollard) and `login/` (ECR, GCR/GAR, ACR) |
 //! | `registry` (feature `docker`) | the registry client: references, credentials, pull and push without a daemon |
@@ -30,9 +31,16 @@ pub mod ci;
 pub mod cli;
 pub mod error;
 pub mod files;
-#[cfg(any(feature = "docker", feature = "gcs"))]
+#[cfg(any(
+    feature = "docker",
+    feature = "gcp-auth",
+    feature = "gcs",
+    feature = "nexus",
+    feature = "artifactory"
+))]
 pub(crate) mod http_body;
 pub mod output;
+pub mod retry;
 pub mod secret;
 pub mod settings;
 pub mod telemetry;

@@ -616,60 +616,73 @@ impl Registry {
         }
     }
 
-    /// Sends a request, answering the registry's auth challenge once.
+    /// Sends a request under the one retry policy, answering the registry's auth challenge
+    /// once. Every request here is idempotent (HEAD, GET, PUT by digest, POST of a new upload
+    /// session), so any transient failure is worth another try.
     async fn send(
         &self,
         make: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, DistributionError> {
-        let mut attempt = 0;
+        let mut tries = crate::retry::policy().start();
+        let mut challenged = false;
         loop {
-            attempt += 1;
             let req = self.authorize(make()).await;
             let resp = match req.send().await {
                 Ok(r) => r,
-                // Every request here is idempotent (HEAD, GET, PUT by digest, POST of a new
-                // upload session), so any transport failure is worth another try.
-                Err(e) if attempt < 5 => {
-                    warn!("registry request failed ({e}); retry {attempt}/4");
-                    tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
-                    continue;
+                Err(e) => {
+                    let why = crate::retry::transport_error(&e);
+                    if crate::retry::transient_transport(&e)
+                        && tries.pause("registry request", &why, None).await
+                    {
+                        continue;
+                    }
+                    return Err(fail(format!(
+                        "registry request failed: {}",
+                        tries.exhausted(&why)
+                    )));
                 }
-                Err(e) => return Err(fail(format!("registry request failed: {e}"))),
             };
-            if resp.status() == 401 && attempt == 1 {
-                let challenge = resp
-                    .headers()
-                    .get("www-authenticate")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                if challenge.to_ascii_lowercase().starts_with("bearer") {
-                    let token = self.fetch_token(&challenge).await?;
-                    *self.token.lock().await = Some(token);
-                    continue;
-                }
-                if self.basic.is_none() {
-                    return Err(fail(
-                        "the registry requires credentials and none were given",
-                    ));
-                }
-                return Err(fail(
-                    "authentication failed (check the registry credentials)",
-                ));
-            }
-            if (resp.status().is_server_error() || resp.status() == 429) && attempt < 5 {
-                warn!("registry answered {}; retry {attempt}/4", resp.status());
-                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            let status = resp.status();
+            if status == 401 && !challenged {
+                challenged = true;
+                self.answer_challenge(&resp).await?;
                 continue;
             }
-            if resp.status() == 401 || resp.status() == 403 {
+            if crate::retry::transient_status(status.as_u16()) {
+                let after = crate::retry::retry_after(resp.headers());
+                let why = format!("the registry answered {status}");
+                if tries.pause("registry request", &why, after).await {
+                    continue;
+                }
+            }
+            if status == 401 || status == 403 {
                 return Err(fail(format!(
-                    "authentication failed: the registry answered {} (check the registry credentials)",
-                    resp.status()
+                    "authentication failed: the registry answered {status} (check the registry credentials)"
                 )));
             }
             return Ok(resp);
         }
+    }
+
+    /// A 401's challenge: a Bearer one gets a token (used by the next attempt); Basic means the
+    /// credentials we sent, or their absence, were refused.
+    async fn answer_challenge(&self, resp: &reqwest::Response) -> Result<(), DistributionError> {
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if challenge.to_ascii_lowercase().starts_with("bearer") {
+            let token = self.fetch_token(&challenge).await?;
+            *self.token.lock().await = Some(token);
+            return Ok(());
+        }
+        Err(fail(if self.basic.is_none() {
+            "the registry requires credentials and none were given"
+        } else {
+            "authentication failed (check the registry credentials)"
+        }))
     }
 
     async fn fetch_token(&self, challenge: &str) -> Result<String, DistributionError> {
@@ -1016,7 +1029,7 @@ async fn refused(what: &str, resp: reqwest::Response) -> DistributionError {
     let text = String::from_utf8_lossy(&body);
     fail(format!(
         "{what} failed: {status} {}",
-        crate::files::excerpt(text.trim(), 300)
+        crate::retry::server_message(&text)
     ))
 }
 

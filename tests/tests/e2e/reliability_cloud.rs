@@ -211,25 +211,48 @@ fn gcs_upload_survives_20_percent_faults_byte_identical() {
 
 #[test]
 fn gcs_faults_that_never_stop_fail_in_bounded_time_and_leave_nothing() {
+    // Bounded is counted, not timed: every request the run makes is attempted at most five
+    // times (the one retry policy, which the storage crate's own retries follow too), and a
+    // shorter PLUGIN_RETRY_MAX_TIME makes fewer attempts.
     let (emu, bucket) = require_emulator!();
-    let proxy = FaultProxy::start(
-        addr(&emu),
-        1.0,
-        &[Fault::Status503, Fault::ResetBeforeResponse],
-        0x9c5_0100,
-    );
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("n/a.txt", "a"), ("n/b.txt", "bb")]);
+    let upload = |proxy: &FaultProxy, prefix: &str, max_time: Option<&str>| {
+        let mut p = gcs_via(dir.path(), &proxy.addr.to_string())
+            .env("PLUGIN_SOURCE", "n")
+            .env("PLUGIN_TARGET", format!("{bucket}/{prefix}"))
+            .env("DRONE_OUTPUT", dir.path().join("out.env"));
+        if let Some(t) = max_time {
+            p = p.env("PLUGIN_RETRY_MAX_TIME", t);
+        }
+        p.run()
+    };
+    // The requests of a run that meets no fault.
+    let clean = FaultProxy::start(addr(&emu), 0.0, ALL_FAULTS, 0x9c5_0101);
+    let ok_prefix = unique("faults0");
+    upload(&clean, &ok_prefix, None).assert_success();
+    let needed = clean.stats().0;
+
+    let faulty = || {
+        FaultProxy::start(
+            addr(&emu),
+            1.0,
+            &[Fault::Status503, Fault::ResetBeforeResponse],
+            0x9c5_0100,
+        )
+    };
+    let proxy = faulty();
     let prefix = unique("faults100");
     let started = Instant::now();
-    let run = gcs_via(dir.path(), &proxy.addr.to_string())
-        .env("PLUGIN_SOURCE", "n")
-        .env("PLUGIN_TARGET", format!("{bucket}/{prefix}"))
-        .env("DRONE_OUTPUT", dir.path().join("out.env"))
-        .run();
+    let run = upload(&proxy, &prefix, None);
     let elapsed = started.elapsed();
     run.assert_failure();
-    assert!(elapsed < Duration::from_secs(120), "took {elapsed:?}");
+    let (attempts, faulted) = proxy.stats();
+    assert_eq!(attempts, faulted, "every request faulted");
+    assert!(
+        attempts > needed && attempts <= 5 * needed,
+        "{attempts} attempts for {needed} requests"
+    );
     assert_eq!(summary(&run), (0, 0, 2), "{}", run.output());
     let out = run.output();
     for key in ["a.txt", "b.txt"] {
@@ -243,7 +266,21 @@ fn gcs_faults_that_never_stop_fail_in_bounded_time_and_leave_nothing() {
     assert!(outputs.contains("uploaded_count=\"0\""), "{outputs}");
     assert!(outputs.contains("failed_count=\"2\""), "{outputs}");
     assert_eq!(objects(&emu, &bucket, &prefix), vec![]);
-    eprintln!("gcs 100%: failed after {elapsed:?}");
+    eprintln!("gcs 100%: {attempts} attempts for {needed} requests, failed after {elapsed:?}");
+
+    // A one-second budget per request: at most four attempts each (the fourth wait, 1-2 s, is
+    // past it), so fewer than the five the default allows.
+    let short = faulty();
+    upload(&short, &unique("faults100s"), Some("1")).assert_failure();
+    let capped = short.stats().0;
+    assert!(
+        capped < attempts,
+        "{capped} attempts with 1s, {attempts} with 30s"
+    );
+    assert!(
+        capped <= 4 * needed,
+        "{capped} attempts for {needed} requests"
+    );
 }
 
 #[test]

@@ -1,13 +1,13 @@
 //! Push: one tag at a time through `POST /images/{name}/push`, the digest taken from the
 //! daemon's `<tag>: digest: sha256:… size: N` status (bollard drops the `aux` item that also
-//! carries it, bollard-facts §3), transient failures retried with backoff.
+//! carries it, bollard-facts §3), transient failures retried by the one policy ([`crate::retry`]).
 
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::PushImageOptionsBuilder;
 use futures_util::StreamExt as _;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::build::stream_error;
 use crate::registry::auth::RegistryAuth;
@@ -32,24 +32,15 @@ pub async fn push(
     tag: &str,
     auth: Option<&RegistryAuth>,
 ) -> Result<String, PushFailure> {
-    let mut delay = Duration::from_millis(500);
-    let mut attempt = 1;
+    let mut tries = crate::retry::policy().with_attempts(ATTEMPTS).start();
     loop {
         match push_once(docker, name, tag, auth).await {
             Ok(d) => return Ok(d),
-            Err(f) if f.permanent || attempt >= ATTEMPTS => return Err(f),
+            Err(f) if f.permanent => return Err(f),
             Err(f) => {
-                // Jitter keeps parallel steps from retrying in lockstep.
-                let jitter = Duration::from_millis(rand::random_range(0..250));
-                warn!(
-                    "{name}:{tag} failed ({}); retry {attempt}/{} in {:.1}s",
-                    f.reason,
-                    ATTEMPTS - 1,
-                    (delay + jitter).as_secs_f32()
-                );
-                tokio::time::sleep(delay + jitter).await;
-                delay *= 2;
-                attempt += 1;
+                if !tries.pause(&format!("{name}:{tag}"), &f.reason, None).await {
+                    return Err(f);
+                }
             }
         }
     }

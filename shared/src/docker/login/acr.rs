@@ -62,8 +62,11 @@ pub const REFRESH_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
 /// The Azure AD scope the token is requested for: ARM, which the ACR exchange accepts.
 const SCOPE: &str = "https://management.azure.com/.default";
 
-/// Time allowed for each Azure call (token, exchange), as the anchor's 30 s.
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed for each Azure call (token, exchange): the one policy's total time (30 s by
+/// default, as the anchor's), plus a little for the last attempt to answer.
+fn timeout() -> Duration {
+    crate::retry::policy().max_time + Duration::from_secs(5)
+}
 
 /// How long a certificate assertion is valid (Azure AD accepts up to 10 minutes).
 const ASSERTION_LIFETIME_SECS: i64 = 600;
@@ -403,6 +406,7 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
     cloud.authority_host = plan.authority.as_str().trim_end_matches('/').to_string();
     let client_options = ClientOptions {
         cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
+        retry: crate::retry::azure_retry_options(&crate::retry::policy()),
         ..Default::default()
     };
     let tenant = plan.tenant.clone().unwrap_or_default();
@@ -443,12 +447,12 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
             return Err("acr: no Azure AD token is needed for this login".into());
         }
     };
-    let token = tokio::time::timeout(TIMEOUT, credential.get_token(&[SCOPE], None))
+    let token = tokio::time::timeout(timeout(), credential.get_token(&[SCOPE], None))
         .await
         .map_err(|_| {
             format!(
                 "Azure AD token request timed out after {}s",
-                TIMEOUT.as_secs()
+                timeout().as_secs()
             )
         })?
         .map_err(|e| {
@@ -484,19 +488,12 @@ async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secr
     req.set_body(form.finish());
     // The SDK's pipeline, for its retry policy (exponential with jitter; 408 / 429 / 5xx and
     // connection failures, never another 4xx) — the same one the Azure AD requests above go
-    // through. Bounded so the whole exchange fits in TIMEOUT.
+    // through. Bounded so the whole exchange fits in [`timeout`].
     let pipeline = azure_core::http::Pipeline::new(
         option_env!("CARGO_PKG_NAME"),
         option_env!("CARGO_PKG_VERSION"),
         ClientOptions {
-            retry: azure_core::http::RetryOptions::exponential(
-                azure_core::http::ExponentialRetryOptions {
-                    initial_delay: azure_core::time::Duration::milliseconds(400),
-                    max_retries: 4,
-                    max_total_elapsed: azure_core::time::Duration::seconds(20),
-                    max_delay: azure_core::time::Duration::seconds(5),
-                },
-            ),
+            retry: crate::retry::azure_retry_options(&crate::retry::policy()),
             ..Default::default()
         },
         Vec::new(),
@@ -514,12 +511,12 @@ async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secr
         let body = bytes::Bytes::from(rsp.into_body());
         Ok::<_, azure_core::Error>((status, body))
     };
-    let (status, body) = tokio::time::timeout(TIMEOUT, call)
+    let (status, body) = tokio::time::timeout(timeout(), call)
         .await
         .map_err(|_| {
             format!(
                 "ACR token exchange at {host} timed out after {}s",
-                TIMEOUT.as_secs()
+                timeout().as_secs()
             )
         })?
         .map_err(|e| {

@@ -8,7 +8,7 @@
 //!   201 when Artifactory already has the content, 404 when not), then a normal `PUT` whose body
 //!   is streamed from disk with `X-Checksum-Sha1`/`-Sha256`/`-Md5` headers, so Artifactory
 //!   rejects a body that changed on the way; properties as matrix parameters
-//!   (`;key=value`, escaped); retries with exponential backoff and jitter on connection
+//!   (`;key=value`, escaped); retries by the one policy ([`crate::retry`]) on connection
 //!   errors, timeouts, 408, 429, 5xx and checksum rejections (the body was damaged in transit:
 //!   the checksums are computed again and the file sent again);
 //! - skip-unchanged ([`Destination::head`]): a `HEAD` of the artifact's URL, whose answer
@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use reqwest::Certificate;
 use reqwest::{Body, Client, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
-use tracing::{info, warn};
+use tracing::info;
 
 pub mod spec;
 
@@ -41,10 +41,6 @@ use spec::Props;
 pub const MIN_CHECKSUM_DEPLOY: u64 = 10 * 1024;
 /// Chunk size of streamed bodies: memory stays flat whatever the file size.
 const CHUNK: usize = 64 * 1024;
-/// The first retry waits up to this long; each next one twice as long.
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-/// No wait between retries is longer than this (nor a server's `Retry-After`).
-const BACKOFF_CAP: Duration = Duration::from_secs(15);
 
 /// Why the client or a build-info publish cannot be had. One line each.
 #[derive(Debug, thiserror::Error)]
@@ -385,6 +381,13 @@ impl Artifactory {
         format!("{}{}", self.artifact_url(key), matrix_params(&props))
     }
 
+    /// The attempts of one request: the one policy, with the user's PLUGIN_RETRIES.
+    fn tries(&self) -> crate::retry::Attempts {
+        crate::retry::policy()
+            .with_attempts(self.opts.retries + 1)
+            .start()
+    }
+
     fn err(&self, key: &str, reason: String, fatal: bool) -> TransferError {
         TransferError {
             key: key.to_string(),
@@ -396,7 +399,7 @@ impl Artifactory {
     /// What a non-success answer means.
     async fn classify(&self, resp: Response) -> Failure {
         let status = resp.status();
-        let after = retry_after(&resp);
+        let after = crate::retry::retry_after(resp.headers());
         let msg = message(resp).await;
         let code = status.as_u16();
         match code {
@@ -418,7 +421,9 @@ impl Artifactory {
             404 => Failure::Final(format!(
                 "HTTP 404 Not Found: {msg} (does the repository in PLUGIN_URL / PLUGIN_TARGET exist?)"
             )),
-            _ if is_transient(status) => Failure::Transient(format!("HTTP {code}: {msg}"), after),
+            _ if crate::retry::transient_status(code) => {
+                Failure::Transient(format!("HTTP {code}: {msg}"), after)
+            }
             _ => Failure::Final(format!("HTTP {code}: {msg}")),
         }
     }
@@ -506,7 +511,7 @@ impl Destination for Artifactory {
 
     async fn head(&self, key: &str) -> Result<Option<Remote>, TransferError> {
         let url = self.artifact_url(key);
-        let mut attempt = 0u32;
+        let mut tries = self.tries();
         loop {
             let failure = match self.auth.apply(self.client.head(&url)).send().await {
                 Ok(r) if r.status() == StatusCode::NOT_FOUND => return Ok(None),
@@ -529,13 +534,13 @@ impl Destination for Artifactory {
                 Err(e) => transport_failure(&e),
             };
             match failure {
-                Failure::Transient(why, after) if attempt < self.opts.retries => {
-                    attempt += 1;
-                    warn!("{key}: HEAD {why}; retry {attempt}/{}", self.opts.retries);
-                    tokio::time::sleep(backoff(attempt, after)).await;
-                }
+                Failure::Transient(why, after)
+                    if tries.pause(&format!("{key}: HEAD"), &why, after).await => {}
                 Failure::Fatal(why) => return Err(self.err(key, why, true)),
-                Failure::Transient(why, _) | Failure::Checksum(why) | Failure::Final(why) => {
+                Failure::Transient(why, _) => {
+                    return Err(self.err(key, tries.exhausted(&why), false));
+                }
+                Failure::Checksum(why) | Failure::Final(why) => {
                     return Err(self.err(key, why, false));
                 }
             }
@@ -551,7 +556,7 @@ impl Destination for Artifactory {
             )
         };
         let mut sums = checksums_file(&item.path).await.map_err(read_err)?;
-        let mut attempt = 0u32;
+        let mut tries = self.tries();
         loop {
             let failure = match self.attempt(item, &sums).await {
                 Ok(by_checksum) => {
@@ -576,21 +581,9 @@ impl Destination for Artifactory {
                     (format!("checksum rejected: {why}"), None)
                 }
             };
-            if attempt >= self.opts.retries {
-                let tries = attempt + 1;
-                return Err(self.err(
-                    &item.key,
-                    if tries == 1 {
-                        why
-                    } else {
-                        format!("{why} (after {tries} attempts)")
-                    },
-                    false,
-                ));
+            if !tries.pause(&item.key, &why, after).await {
+                return Err(self.err(&item.key, tries.exhausted(&why), false));
             }
-            attempt += 1;
-            warn!("{}: {why}; retry {attempt}/{}", item.key, self.opts.retries);
-            tokio::time::sleep(backoff(attempt, after)).await;
         }
     }
 
@@ -616,7 +609,7 @@ impl Destination for Artifactory {
             .await
             .map_err(|e| match crate::upload::pem_certificate_error(&e) {
                 Some(why) => self.err(key, why, true),
-                None => self.err(key, transport_error(&e), false),
+                None => self.err(key, crate::retry::transport_error(&e), false),
             })?;
         if !resp.status().is_success() {
             let (why, fatal) = match self.classify(resp).await {
@@ -632,7 +625,7 @@ impl Destination for Artifactory {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| self.err(key, transport_error(&e), false))?
+            .map_err(|e| self.err(key, crate::retry::transport_error(&e), false))?
         {
             f.write_all(&chunk).await.map_err(write_err)?;
             n += chunk.len() as u64;
@@ -642,63 +635,22 @@ impl Destination for Artifactory {
     }
 }
 
-fn is_transient(s: StatusCode) -> bool {
-    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// The wait before retry number `attempt`: exponential with jitter (parallel uploads hitting
-/// one overloaded server do not retry in lock step), or the server's `Retry-After`; capped.
-fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    if let Some(d) = retry_after {
-        return d.min(BACKOFF_CAP);
-    }
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-        .min(BACKOFF_CAP);
-    let ms = rand::random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
-    Duration::from_millis(ms)
-}
-
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?;
-    let secs: u64 = v.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(secs))
-}
-
 /// A transport failure: worth another attempt, unless the certificate is not trusted.
 fn transport_failure(e: &reqwest::Error) -> Failure {
     match crate::upload::pem_certificate_error(e) {
         Some(why) => Failure::Fatal(why),
-        None => Failure::Transient(transport_error(e), None),
+        None => Failure::Transient(crate::retry::transport_error(e), None),
     }
-}
-
-/// A transport failure on one line (reqwest's own text is only "error sending request").
-fn transport_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "connection failed"
-    };
-    let mut text = kind.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 /// The server's message: Artifactory answers `{"errors":[{"status":…,"message":…}]}`; plain
 /// text or HTML from proxies otherwise. One short line.
 async fn message(resp: Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
+    // An error page can be anything a proxy sends: read a few KiB of it, never all.
+    let text = match crate::http_body::read_capped(resp, 16 * 1024).await {
+        Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
     let from_json = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
@@ -710,11 +662,7 @@ async fn message(resp: Response) -> String {
             (!msgs.is_empty()).then(|| msgs.join("; "))
         });
     let line = from_json.unwrap_or(text);
-    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &line[..i]),
-        None => line,
-    }
+    crate::retry::server_message(&line)
 }
 
 /// The build-info document of §6.4.
@@ -807,7 +755,7 @@ pub async fn publish_build_info(
 ) -> Result<(), ArtifactoryError> {
     let url = format!("{api_base}api/build");
     let body = info.to_json().to_string();
-    let mut attempt = 0u32;
+    let mut tries = crate::retry::policy().with_attempts(retries + 1).start();
     loop {
         let req = auth
             .apply(client.put(&url))
@@ -820,7 +768,7 @@ pub async fn publish_build_info(
             Ok(r) if r.status().is_success() => return Ok(()),
             Ok(r) => {
                 let status = r.status();
-                let after = retry_after(&r);
+                let after = crate::retry::retry_after(r.headers());
                 let msg = message(r).await;
                 let hint = if status == StatusCode::UNAUTHORIZED {
                     format!(" (check {})", auth.settings())
@@ -829,21 +777,23 @@ pub async fn publish_build_info(
                 };
                 (
                     format!("HTTP {}: {msg}{hint}", status.as_u16()),
-                    is_transient(status),
+                    crate::retry::transient_status(status.as_u16()),
                     after,
                 )
             }
             Err(e) => match crate::upload::pem_certificate_error(&e) {
                 Some(why) => (why, false, None),
-                None => (transport_error(&e), true, None),
+                None => (crate::retry::transport_error(&e), true, None),
             },
         };
-        if !transient || attempt >= retries {
-            return Err(ArtifactoryError::BuildInfo { url, reason: why });
+        if !transient || !tries.pause("build-info publish", &why, after).await {
+            let reason = if transient {
+                tries.exhausted(&why)
+            } else {
+                why
+            };
+            return Err(ArtifactoryError::BuildInfo { url, reason });
         }
-        attempt += 1;
-        warn!("build-info publish: {why}; retry {attempt}/{retries}");
-        tokio::time::sleep(backoff(attempt, after)).await;
     }
 }
 
@@ -948,12 +898,5 @@ mod tests {
         assert_eq!(v["modules"][0]["artifacts"][0]["type"], "zip");
         assert_eq!(v["modules"][0]["artifacts"][0]["sha256"], "s256");
         assert_eq!(v["vcs"][0]["branch"], "main");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1, None) <= BACKOFF_BASE);
-        assert!(backoff(30, None) <= BACKOFF_CAP);
-        assert_eq!(backoff(1, Some(Duration::from_secs(99))), BACKOFF_CAP);
     }
 }

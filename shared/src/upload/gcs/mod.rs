@@ -67,8 +67,6 @@ const MAX_ERROR_BODY: usize = 8 * 1024;
 const MAX_GUNZIP_RATIO: u64 = 200;
 /// The decoded size always allowed, whatever the stored size.
 const MIN_GUNZIP_CAP: u64 = 64 * 1024 * 1024;
-/// Attempts of one request (or one resumable session) before giving up.
-const ATTEMPTS: u32 = 5;
 
 // ------------------------------------------------------------------ target, globs, names
 
@@ -736,6 +734,7 @@ impl Gcs {
         local: HashMap<String, (PathBuf, bool)>,
     ) -> Result<Arc<Gcs>, String> {
         use google_cloud_gax::retry_policy::RetryPolicyExt as _;
+        let policy = crate::retry::policy();
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(120))
@@ -763,10 +762,18 @@ impl Gcs {
         }
         let http = b.build().map_err(|e| crate::error::one_line(&e))?;
         let mut sb = google_cloud_storage::client::Storage::builder()
+            // The crate retries the object writes itself: with our attempts, waits and time.
             .with_retry_policy(
                 google_cloud_storage::retry_policy::RetryableErrors
-                    .with_attempt_limit(ATTEMPTS)
-                    .with_time_limit(Duration::from_secs(120)),
+                    .with_attempt_limit(policy.attempts)
+                    .with_time_limit(policy.max_time),
+            )
+            .with_backoff_policy(
+                google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder::new()
+                    .with_initial_delay(policy.base)
+                    .with_maximum_delay(policy.cap)
+                    .build()
+                    .map_err(|e| crate::error::one_line(&e))?,
             )
             .with_resumable_upload_threshold(usize::MAX);
         if opts.endpoint != DEFAULT_ENDPOINT {
@@ -824,16 +831,15 @@ impl Gcs {
         )
     }
 
-    /// Sends a request (rebuilt per attempt, with a fresh token), retrying 408 / 429 / 5xx and
-    /// connection failures with exponential backoff and jitter. Returns the final response,
-    /// whatever its status, unless it is a transient failure on the last attempt.
+    /// Sends a request (rebuilt per attempt, with a fresh token) under the one retry policy
+    /// (408 / 429 / 5xx and connection failures). Returns the final response, whatever its
+    /// status, unless it is a transient failure on the last attempt.
     async fn send(
         &self,
         req: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Failure> {
-        let mut attempt = 0;
+        let mut tries = crate::retry::policy().start();
         loop {
-            attempt += 1;
             let mut r = req();
             match self.auth.token().await {
                 Ok(Some(t)) => r = r.bearer_auth(t.expose()),
@@ -846,32 +852,33 @@ impl Gcs {
                     });
                 }
             }
-            let failure = match r.send().await {
-                Ok(resp) => {
-                    let s = resp.status().as_u16();
-                    if !(s == 408 || s == 429 || s >= 500) || attempt >= ATTEMPTS {
-                        return Ok(resp);
-                    }
-                    format!("HTTP {s}")
+            let (why, after) = match r.send().await {
+                Ok(resp) if !crate::retry::transient_status(resp.status().as_u16()) => {
+                    return Ok(resp);
                 }
+                Ok(resp) => (
+                    format!("HTTP {}", resp.status().as_u16()),
+                    crate::retry::retry_after(resp.headers()),
+                ),
                 Err(e) => {
                     let f = Failure {
                         reason: crate::error::one_line(&e),
-                        transient: e.is_connect()
-                            || e.is_timeout()
-                            || e.is_request()
-                            || e.is_body(),
+                        transient: crate::retry::transient_transport(&e),
                         status: None,
                     };
-                    if !f.transient || attempt >= ATTEMPTS {
+                    if !f.transient {
                         return Err(f);
                     }
-                    f.reason
+                    (f.reason, None)
                 }
             };
-            let wait = backoff(attempt);
-            warn!("{failure}; retrying in {} ms", wait.as_millis());
-            tokio::time::sleep(wait).await;
+            if !tries.pause("gcs", &why, after).await {
+                return Err(Failure {
+                    reason: tries.exhausted(&why),
+                    transient: true,
+                    status: None,
+                });
+            }
         }
     }
 
@@ -911,9 +918,8 @@ impl Gcs {
         size: u64,
         sums: Sums,
     ) -> Result<(), TransferError> {
-        let mut attempt = 0;
+        let mut tries = crate::retry::policy().start();
         let obj = loop {
-            attempt += 1;
             let file = crate::upload::local_fs::open_selected_async(path)
                 .await
                 .map_err(|e| TransferError {
@@ -955,16 +961,11 @@ impl Gcs {
                 // The client retries what failed before an answer, not an answer cut short (it
                 // cannot read it): the object may or may not be stored, and resending the same
                 // bytes (checked by their CRC32C and MD5) to the same name is safe.
-                Err(e) if e.is_deserialization() && attempt < ATTEMPTS => {
-                    let wait = backoff(attempt);
-                    warn!(
-                        "{}: {}; retrying in {} ms",
-                        item.key,
-                        crate::error::one_line(&e),
-                        wait.as_millis()
-                    );
-                    tokio::time::sleep(wait).await;
-                }
+                Err(e)
+                    if e.is_deserialization()
+                        && tries
+                            .pause(&item.key, &crate::error::one_line(&e), None)
+                            .await => {}
                 Err(e) => {
                     return Err(self.terr(
                         &item.key,
@@ -1057,9 +1058,8 @@ impl Gcs {
             }
         };
         let mut offset = 0u64;
-        let mut attempt = 0;
+        let mut tries = crate::retry::policy().start();
         loop {
-            attempt += 1;
             let result = self.send_rest(&session, path, offset, size, progress).await;
             let failure = match result {
                 Ok(Some(obj)) => {
@@ -1075,20 +1075,19 @@ impl Gcs {
                 },
                 Err(f) => f,
             };
-            if !failure.transient || attempt >= ATTEMPTS {
+            if !failure.transient || !tries.pause(&item.key, &failure.reason, None).await {
                 self.cancel(&session).await;
                 return Err(self.terr(&item.key, failure));
             }
-            let wait = backoff(attempt);
-            warn!(
-                "{}: {}; resuming in {} ms",
-                item.key,
-                failure.reason,
-                wait.as_millis()
-            );
-            tokio::time::sleep(wait).await;
             match self.query(&session, size).await {
-                Ok(Ok(persisted)) => offset = persisted,
+                Ok(Ok(persisted)) => {
+                    // Bytes got through: the next failure is a new one, with the full policy
+                    // (a long upload must not lose its retries to the time it took).
+                    if persisted > offset {
+                        tries = crate::retry::policy().start();
+                    }
+                    offset = persisted;
+                }
                 Ok(Err(obj)) => {
                     let crc = decode_crc(&obj.crc32c);
                     let md5 = STANDARD.decode(&obj.md5_hash).ok();
@@ -1240,30 +1239,15 @@ impl Gcs {
     }
 }
 
-/// `attempt`'s wait: 250 ms doubling, capped at 8 s, with full jitter on its upper half.
-fn backoff(attempt: u32) -> Duration {
-    let base = 250u64.saturating_mul(1 << attempt.min(5)).min(8000);
-    Duration::from_millis(base / 2 + rand::random_range(0..=base / 2))
-}
-
 /// GCS's error JSON (`{"error":{"code":…,"message":…}}`) on one line.
 fn api_error(status: u16, body: &str) -> Failure {
     let msg = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| body.split_whitespace().collect::<Vec<_>>().join(" "));
-    let mut msg = msg;
-    if msg.len() > 300 {
-        let cut = (0..=300)
-            .rev()
-            .find(|i| msg.is_char_boundary(*i))
-            .unwrap_or(0);
-        msg.truncate(cut);
-        msg.push('…');
-    }
+        .unwrap_or_else(|| body.to_string());
     Failure {
-        reason: format!("HTTP {status}: {msg}"),
-        transient: status == 408 || status == 429 || status >= 500,
+        reason: crate::retry::refused(status, &msg),
+        transient: crate::retry::transient_status(status),
         status: Some(status),
     }
 }
@@ -1930,7 +1914,5 @@ mod tests {
     fn urls_and_encoding() {
         assert_eq!(enc("a b/c+d"), "a%20b%2Fc%2Bd");
         assert_eq!(decode_crc("AAAAAA=="), Some(0));
-        assert!(backoff(1) <= Duration::from_millis(500));
-        assert!(backoff(10) <= Duration::from_secs(8));
     }
 }

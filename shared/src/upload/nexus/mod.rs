@@ -1,5 +1,5 @@
 //! The Sonatype Nexus backends of the upload engine (reference upload-plugins §7): an HTTP client
-//! with Basic auth, custom CA / insecure TLS and retries with backoff and jitter; two
+//! with Basic auth, custom CA / insecure TLS and retries by the one policy ([`crate::retry`]); two
 //! [`Destination`]s for the engine's scheduling, progress and summary:
 //!
 //! - [`NexusPut`]: one `PUT` per file, to the Nexus 3 repository path
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::{Body, Certificate, Client, RequestBuilder, Response, StatusCode};
+use reqwest::{Body, Certificate, Client, RequestBuilder, Response};
 use tokio::io::AsyncReadExt as _;
 
 use crate::secret::Secret;
@@ -27,10 +27,6 @@ use crate::upload::transfer::{Destination, Item, Progress, Remote, TransferError
 
 /// Chunk size of streamed bodies: small enough that memory stays flat, large enough for speed.
 const CHUNK: usize = 64 * 1024;
-/// The first retry waits up to this long; each next one twice as long.
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-/// No wait between retries is longer than this (nor a server's `Retry-After`).
-const BACKOFF_CAP: Duration = Duration::from_secs(15);
 /// The most assets of one component request (the components API's `asset1`..`asset3`).
 pub const MAX_ASSETS: usize = 3;
 
@@ -106,18 +102,23 @@ impl Http {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<RequestBuilder, TransferError>>,
     {
-        let mut attempt = 0u32;
+        // PLUGIN_RETRIES is the user's count of retries; the rest is the one policy.
+        let mut tries = crate::retry::policy()
+            .with_attempts(self.retries + 1)
+            .start();
         loop {
             let req = build(self.client.clone())
                 .await?
                 .basic_auth(&self.username, Some(self.password.expose()));
             let (why, retry_after) = match req.send().await {
-                Ok(resp) if !is_transient(resp.status()) => return Ok(resp),
+                Ok(resp) if !crate::retry::transient_status(resp.status().as_u16()) => {
+                    return Ok(resp);
+                }
                 Ok(resp) => {
-                    let after = retry_after(&resp);
+                    let after = crate::retry::retry_after(resp.headers());
                     let status = resp.status();
                     let body = message(resp).await;
-                    (format!("HTTP {}: {body}", status.as_u16()), after)
+                    (crate::retry::refused(status.as_u16(), &body), after)
                 }
                 Err(e) => {
                     if let Some(why) = crate::upload::pem_certificate_error(&e) {
@@ -127,84 +128,28 @@ impl Http {
                             fatal: true,
                         });
                     }
-                    (transport_error(&e), None)
+                    (crate::retry::transport_error(&e), None)
                 }
             };
-            if attempt >= self.retries {
+            if !tries.pause(key, &why, retry_after).await {
                 return Err(TransferError {
                     key: key.to_string(),
-                    reason: if self.retries == 0 {
-                        why
-                    } else {
-                        format!("{why} (after {} attempts)", attempt + 1)
-                    },
+                    reason: tries.exhausted(&why),
                     fatal: false,
                 });
             }
-            let wait = backoff(attempt, retry_after);
-            tracing::warn!(
-                "{key}: {why}; retrying in {:.1}s ({}/{})",
-                wait.as_secs_f64(),
-                attempt + 1,
-                self.retries
-            );
-            tokio::time::sleep(wait).await;
-            attempt += 1;
         }
     }
-}
-
-fn is_transient(s: StatusCode) -> bool {
-    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// The wait before retry number `attempt + 1`: exponential with full jitter (so parallel
-/// uploads hitting one overloaded server do not retry in lock step), or the server's
-/// `Retry-After` when it gave one; both capped.
-fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    if let Some(d) = retry_after {
-        return d.min(BACKOFF_CAP);
-    }
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << attempt.min(10))
-        .min(BACKOFF_CAP);
-    let ms = rand::random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
-    Duration::from_millis(ms)
-}
-
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?;
-    let secs: u64 = v.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(secs))
-}
-
-/// A transport failure on one line (reqwest's own text is only "error sending request").
-fn transport_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "connection failed"
-    };
-    // The URL is left out: it is in the key already, and query strings are noise.
-    let mut text = kind.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 /// The server's message from an error answer: Nexus sends a JSON list of `{id, message}` for
 /// validation errors, plain text or HTML otherwise. Kept to one short line.
 async fn message(resp: Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
+    // An error page can be anything a proxy sends: read a few KiB of it, never all.
+    let text = match crate::http_body::read_capped(resp, 16 * 1024).await {
+        Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
     let from_json = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
@@ -222,19 +167,7 @@ async fn message(resp: Response) -> String {
                 .collect();
             (!msgs.is_empty()).then(|| msgs.join("; "))
         });
-    let mut line = from_json
-        .unwrap_or(text)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if line.len() > 300 {
-        let mut cut = 300;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-        line.push('…');
-    }
+    let line = crate::retry::server_message(&from_json.unwrap_or(text));
     if line.is_empty() {
         "(no message)".into()
     } else {
@@ -908,26 +841,6 @@ mod tests {
         assert_eq!(c.fields[1], ("raw.asset1.filename".into(), "a.zip".into()));
         assert_eq!(c.assets[0].field, "raw.asset1");
         assert_eq!(c.assets[0].repo_path.as_deref(), Some("dist/1.0/a.zip"));
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for attempt in 0..20 {
-            let d = backoff(attempt, None);
-            assert!(d <= BACKOFF_CAP, "{d:?}");
-        }
-        assert!(backoff(0, None) <= BACKOFF_BASE);
-        assert_eq!(backoff(0, Some(Duration::from_secs(3600))), BACKOFF_CAP);
-    }
-
-    #[test]
-    fn transient_statuses() {
-        for s in [408, 429, 500, 502, 503, 504] {
-            assert!(is_transient(StatusCode::from_u16(s).unwrap()), "{s}");
-        }
-        for s in [400, 401, 403, 404, 409, 501] {
-            assert!(!is_transient(StatusCode::from_u16(s).unwrap()), "{s}");
-        }
     }
 
     #[tokio::test]
