@@ -41,6 +41,55 @@ pub struct AwsAuth {
     pub ca_bundle: Option<CaBundle>,
 }
 
+impl AwsAuth {
+    /// The checks every AWS plugin (s3, ecr) makes before any request: keys come in pairs, a
+    /// web identity token needs the role it is exchanged for, roles are ARNs.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let required = |var: &str, hint: &str| SettingsError::Required {
+            var: var.into(),
+            hint: hint.into(),
+        };
+        if !self.access_key.is_empty() && self.secret_key.is_empty() {
+            return Err(required(
+                "PLUGIN_SECRET_KEY",
+                "an access key is set, so its secret key is needed too",
+            ));
+        }
+        if self.access_key.is_empty() && !self.secret_key.is_empty() {
+            return Err(required(
+                "PLUGIN_ACCESS_KEY",
+                "a secret key is set, so its access key id is needed too",
+            ));
+        }
+        if !self.oidc_token.is_empty() && self.assume_role.is_empty() {
+            return Err(required(
+                "PLUGIN_ASSUME_ROLE",
+                "PLUGIN_OIDC_TOKEN_ID is exchanged for the credentials of a role",
+            ));
+        }
+        for (var, role) in [
+            ("PLUGIN_ASSUME_ROLE", &self.assume_role),
+            ("PLUGIN_USER_ROLE_ARN", &self.user_role_arn),
+        ] {
+            if !role.is_empty() && !role.starts_with("arn:") {
+                return Err(SettingsError::invalid(
+                    var,
+                    format!(
+                        "'{}' is not a role ARN (arn:aws:iam::<account>:role/<name>)",
+                        crate::files::excerpt(role, 100)
+                    ),
+                ));
+            }
+        }
+        if !self.external_id.is_empty() && self.assume_role.is_empty() {
+            tracing::warn!(
+                "PLUGIN_EXTERNAL_ID is ignored: it only applies with PLUGIN_ASSUME_ROLE"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The CA certificates of `AWS_CA_BUNDLE` (the variable the AWS CLI and the other SDKs read, and
 /// which the Rust SDK ignores), trusted beside the system roots by every AWS call we make.
 #[derive(Debug, Clone)]

@@ -76,6 +76,7 @@ async fn execute(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
                 cfg.artifact_file.as_deref(),
                 cfg.drone_output.as_deref(),
                 |k| dest.url(k),
+                &[],
             )?;
             (s, dest.describe())
         }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use longshore_core::cli::BoxError;
-use longshore_core::output::{self, FileArtifact};
 use longshore_core::upload::artifactory::{
     self, Artifactory, BuildInfo, MIN_CHECKSUM_DEPLOY, Options, publish_build_info, repo_and_path,
 };
@@ -96,7 +95,12 @@ async fn execute(cfg: Config) -> Result<(), BoxError> {
             by_checksum.len()
         );
     }
-    outputs(&cfg, &summary, &by_checksum, |k| dest.url(k))?;
+    summary.write_outputs(
+        cfg.artifact_file.as_deref(),
+        cfg.drone_output.as_deref(),
+        |k| dest.url(k),
+        &[("checksum_deployed_count", by_checksum.len().to_string())],
+    )?;
     // The first real failure (a fatal one stops the rest, which are then "not attempted").
     let first = summary
         .failed
@@ -137,41 +141,6 @@ async fn execute(cfg: Config) -> Result<(), BoxError> {
         };
         publish_build_info(&client, &cfg.auth, api, &info, cfg.retries).await?;
         info!("build info published: {name} #{number} ({api}api/build)");
-    }
-    Ok(())
-}
-
-fn outputs(
-    cfg: &Config,
-    s: &transfer::Summary,
-    by_checksum: &[String],
-    url: impl Fn(&str) -> String,
-) -> Result<(), longshore_core::Error> {
-    if let Some(path) = &cfg.artifact_file {
-        let files: Vec<FileArtifact> = s
-            .uploaded
-            .iter()
-            .chain(&s.skipped)
-            .map(|k| FileArtifact {
-                name: k.clone(),
-                url: url(k),
-            })
-            .collect();
-        output::write_file_artifact(path, &files)?;
-    }
-    if let Some(path) = &cfg.drone_output {
-        let urls: Vec<String> = s.uploaded.iter().map(|k| url(k)).collect();
-        output::write_drone_output(
-            path,
-            &[
-                ("uploaded_count", s.uploaded.len().to_string()),
-                ("checksum_deployed_count", by_checksum.len().to_string()),
-                ("skipped_count", s.skipped.len().to_string()),
-                ("failed_count", s.failed.len().to_string()),
-                ("uploaded_bytes", s.bytes.to_string()),
-                ("urls", urls.join(",")),
-            ],
-        )?;
     }
     Ok(())
 }

@@ -8,13 +8,11 @@ use std::path::{Path, PathBuf};
 
 use longshore_core::secret::Secret;
 use longshore_core::settings::{Env, SettingsError};
-use longshore_core::upload::glob::Matcher;
 use longshore_core::upload::headers::content_type;
-use longshore_core::upload::keys::{KeyError, KeyMapper};
 use longshore_core::upload::nexus::{
     self, ClientOptions, Component, Layout, MAX_ASSETS, MavenAsset, maven_path,
 };
-use longshore_core::upload::select::select;
+use longshore_core::upload::plan::{PlanSettings, plan_files};
 use longshore_core::upload::transfer::{Item, ObjectHeaders};
 
 use crate::settings::NexusSettings;
@@ -586,35 +584,23 @@ fn find_file(var: &str, file: &str, cwd: &Path) -> Result<Found, SettingsError> 
 /// Glob mode: the selected files with their repository paths.
 fn glob_files(s: &NexusSettings, cwd: &Path) -> Result<Vec<(Found, String)>, SettingsError> {
     // The anchor failed on a missing file; a glob that matches nothing is as much a mistake.
-    check_excludes(&s.exclude.0, "PLUGIN_EXCLUDE")?;
-    let selection = select(&s.source.0, &s.exclude.0, cwd, true)
-        .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
-    for w in &selection.warnings {
-        tracing::warn!("{w}");
-    }
-    let mapper = KeyMapper::new(&s.target, &s.strip_prefix).map_err(|e| {
-        let var = if matches!(e, KeyError::Target { .. }) {
-            "PLUGIN_TARGET"
-        } else {
-            "PLUGIN_STRIP_PREFIX"
-        };
-        invalid(var, e.to_string())
-    })?;
-    let plan = mapper
-        .map_files(&selection.files)
-        .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
-    for w in &plan.warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(selection
-        .files
-        .iter()
-        .zip(plan.keys)
-        .map(|(f, (_, key))| {
+    let files = plan_files(
+        &PlanSettings {
+            sources: &s.source.0,
+            excludes: &s.exclude.0,
+            target: &s.target,
+            strip_prefix: &s.strip_prefix,
+            fail_on_empty: true,
+        },
+        cwd,
+    )?;
+    Ok(files
+        .into_iter()
+        .map(|(f, key)| {
             (
                 Found {
                     shown: f.path.to_string_lossy().into_owned(),
-                    abs: f.abs.clone(),
+                    abs: f.abs,
                     size: f.size,
                 },
                 key,
@@ -917,15 +903,6 @@ fn coordinates_plan(
         ),
     };
     Ok(Plan::Components(comps))
-}
-
-/// Compiles every exclude pattern before the selection does, so that a bad one (an unclosed
-/// `{`) is reported under its own variable, not as a `PLUGIN_SOURCE` error.
-fn check_excludes(excludes: &[String], var: &str) -> Result<(), SettingsError> {
-    for e in excludes {
-        Matcher::new(e).map_err(|err| invalid(var, err.to_string()))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 
 use longshore_core::aws::AwsAuth;
 use longshore_core::settings::{Env, SettingsError};
-use longshore_core::upload::glob::Matcher;
-use longshore_core::upload::headers::{HeaderRules, resolve_content_type};
-use longshore_core::upload::keys::{KeyError, KeyMapper, normalize_path};
+use longshore_core::upload::headers::HeaderRules;
+use longshore_core::upload::keys::normalize_path;
+use longshore_core::upload::plan::{HeaderSettings, PlanSettings, items, plan_files};
 use longshore_core::upload::s3::S3Options;
 use longshore_core::upload::s3::body::{CHECKSUM_NAMES, Checksum};
-use longshore_core::upload::select::select;
-use longshore_core::upload::transfer::{Item, ObjectHeaders};
+use longshore_core::upload::transfer::Item;
 
 use crate::settings::S3Settings;
 
@@ -183,24 +182,29 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
             format!("{} is not between 1 and 64", s.part_concurrency),
         ));
     }
-    if !s.access_key.is_empty() && s.secret_key.is_empty() {
-        return Err(SettingsError::Required {
-            var: "PLUGIN_SECRET_KEY".into(),
-            hint: "PLUGIN_ACCESS_KEY is set, so its secret key is needed too".into(),
-        });
-    }
-    if !s.oidc_token_id.is_empty() && s.assume_role.is_empty() {
-        return Err(SettingsError::Required {
-            var: "PLUGIN_ASSUME_ROLE".into(),
-            hint: "PLUGIN_OIDC_TOKEN_ID needs the role to assume".into(),
-        });
-    }
-    let content_type =
-        HeaderRules::parse(&s.content_type).map_err(|e| invalid("PLUGIN_CONTENT_TYPE", e))?;
-    let content_encoding = HeaderRules::parse(&s.content_encoding)
-        .map_err(|e| invalid("PLUGIN_CONTENT_ENCODING", e))?;
-    let cache_control =
-        HeaderRules::parse(&s.cache_control).map_err(|e| invalid("PLUGIN_CACHE_CONTROL", e))?;
+    let auth = AwsAuth {
+        region: s.region.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+        session_token: s.session_token.clone(),
+        assume_role: s.assume_role.clone(),
+        session_name: s.assume_role_session_name.clone(),
+        external_id: s.external_id.clone(),
+        oidc_token: s.oidc_token_id.clone(),
+        user_role_arn: s.user_role_arn.clone(),
+        user_role_external_id: s.user_role_external_id.clone(),
+        ca_bundle: longshore_core::aws::ca_bundle(env)?,
+    };
+    auth.validate()?;
+    let rules = HeaderSettings {
+        content_type: HeaderRules::parse(&s.content_type)
+            .map_err(|e| invalid("PLUGIN_CONTENT_TYPE", e))?,
+        content_encoding: HeaderRules::parse(&s.content_encoding)
+            .map_err(|e| invalid("PLUGIN_CONTENT_ENCODING", e))?,
+        cache_control: HeaderRules::parse(&s.cache_control)
+            .map_err(|e| invalid("PLUGIN_CACHE_CONTROL", e))?,
+        metadata: s.metadata.0.clone(),
+    };
     for k in s.metadata.0.keys() {
         if k.is_empty()
             || !k
@@ -234,46 +238,17 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
                 hint: "the files to upload (globs or paths)".into(),
             });
         }
-        check_excludes(&s.exclude.0, "PLUGIN_EXCLUDE")?;
-        let selection = select(&s.source.0, &s.exclude.0, cwd, s.fail_on_empty)
-            .map_err(|e| invalid("PLUGIN_SOURCE", e.to_string()))?;
-        for w in &selection.warnings {
-            tracing::warn!("{w}");
-        }
-        let mapper = KeyMapper::new(&s.target, &s.strip_prefix).map_err(|e| {
-            let var = if matches!(e, KeyError::Target { .. }) {
-                "PLUGIN_TARGET"
-            } else {
-                "PLUGIN_STRIP_PREFIX"
-            };
-            invalid(var, e.to_string())
-        })?;
-        let plan = mapper
-            .map_files(&selection.files)
-            .map_err(|e| invalid("PLUGIN_TARGET", e.to_string()))?;
-        for w in &plan.warnings {
-            tracing::warn!("{w}");
-        }
-        let items = selection
-            .files
-            .iter()
-            .zip(plan.keys)
-            .map(|(f, (_, key))| {
-                let shown = f.path.to_string_lossy();
-                Item {
-                    path: f.abs.clone(),
-                    size: f.size,
-                    key,
-                    headers: ObjectHeaders {
-                        content_type: resolve_content_type(&content_type, &shown).to_string(),
-                        content_encoding: content_encoding.value_for(&shown).map(str::to_string),
-                        cache_control: cache_control.value_for(&shown).map(str::to_string),
-                        metadata: s.metadata.0.clone(),
-                    },
-                }
-            })
-            .collect();
-        Mode::Upload(items)
+        let files = plan_files(
+            &PlanSettings {
+                sources: &s.source.0,
+                excludes: &s.exclude.0,
+                target: &s.target,
+                strip_prefix: &s.strip_prefix,
+                fail_on_empty: s.fail_on_empty,
+            },
+            cwd,
+        )?;
+        Mode::Upload(items(files, &rules))
     };
 
     let url_base = match (&endpoint, s.path_style) {
@@ -285,19 +260,7 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
         (None, _) => format!("https://{}.s3.{}.amazonaws.com", s.bucket, s.region),
     };
     Ok(Config {
-        auth: AwsAuth {
-            region: s.region.clone(),
-            access_key: s.access_key.clone(),
-            secret_key: s.secret_key.clone(),
-            session_token: s.session_token.clone(),
-            assume_role: s.assume_role.clone(),
-            session_name: s.assume_role_session_name.clone(),
-            external_id: s.external_id.clone(),
-            oidc_token: s.oidc_token_id.clone(),
-            user_role_arn: s.user_role_arn.clone(),
-            user_role_external_id: s.user_role_external_id.clone(),
-            ca_bundle: longshore_core::aws::ca_bundle(env)?,
-        },
+        auth,
         bucket: s.bucket.clone(),
         s3: S3Options {
             acl: opt(&s.acl),
@@ -319,12 +282,4 @@ pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsE
         artifact_file: opt(&s.artifact_file),
         drone_output: env.string(&["DRONE_OUTPUT"]),
     })
-}
-/// Compiles every exclude pattern before the selection does, so that a bad one (an unclosed
-/// `{`) is reported under its own variable, not as a `PLUGIN_SOURCE` error.
-fn check_excludes(excludes: &[String], var: &str) -> Result<(), SettingsError> {
-    for e in excludes {
-        Matcher::new(e).map_err(|err| SettingsError::invalid(var, err.to_string()))?;
-    }
-    Ok(())
 }

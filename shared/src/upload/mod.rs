@@ -11,6 +11,7 @@
 //! | [`headers`] | content type table, `content_type` / `content_encoding` / `cache_control` rules |
 //! | [`local_fs`] | every open of a transferred file: download targets without links, upload sources checked against their selection |
 //!
+//! | [`plan`](mod@plan) | the shared upload settings → files with keys, and their headers → transfer items |
 //! | [`transfer`] | the transfer scheduler every backend plugs into: parallelism, progress, summary |
 //!
 //! The flow is `select` → `KeyMapper::map_files` → per-file headers → `transfer`. Each backend
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod local_fs;
 #[cfg(feature = "nexus")]
 pub mod nexus;
+pub mod plan;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod select;

@@ -175,12 +175,13 @@ impl Summary {
 impl Summary {
     /// Writes what every upload plugin leaves for the runner: the `fileUpload/v1` artifact file
     /// (one entry per object that is in place, uploaded or unchanged) and the `DRONE_OUTPUT`
-    /// counts and URLs.
+    /// counts and URLs, with a backend's `extra` outputs after them.
     pub fn write_outputs(
         &self,
         artifact_file: Option<&str>,
         drone_output: Option<&str>,
         url: impl Fn(&str) -> String,
+        extra: &[(&str, String)],
     ) -> Result<(), crate::Error> {
         use crate::output::{self, FileArtifact};
         if let Some(path) = artifact_file {
@@ -197,16 +198,15 @@ impl Summary {
         }
         if let Some(path) = drone_output {
             let urls: Vec<String> = self.uploaded.iter().map(|k| url(k)).collect();
-            output::write_drone_output(
-                path,
-                &[
-                    ("uploaded_count", self.uploaded.len().to_string()),
-                    ("skipped_count", self.skipped.len().to_string()),
-                    ("failed_count", self.failed.len().to_string()),
-                    ("uploaded_bytes", self.bytes.to_string()),
-                    ("urls", urls.join(",")),
-                ],
-            )?;
+            let mut pairs = vec![
+                ("uploaded_count", self.uploaded.len().to_string()),
+                ("skipped_count", self.skipped.len().to_string()),
+                ("failed_count", self.failed.len().to_string()),
+                ("uploaded_bytes", self.bytes.to_string()),
+                ("urls", urls.join(",")),
+            ];
+            pairs.extend(extra.iter().cloned());
+            output::write_drone_output(path, &pairs)?;
         }
         Ok(())
     }

@@ -291,36 +291,6 @@ impl RegistryFlow for EcrFlow {
         };
 
         // Credentials.
-        if !e.access_key.is_empty() && e.secret_key.is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_SECRET_KEY".into(),
-                hint: "an access key is set, so its secret key is needed too".into(),
-            });
-        }
-        if e.access_key.is_empty() && !e.secret_key.is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_ACCESS_KEY".into(),
-                hint: "a secret key is set, so its access key id is needed too".into(),
-            });
-        }
-        if !e.oidc_token.is_empty() && e.assume_role.is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_ASSUME_ROLE".into(),
-                hint: "PLUGIN_OIDC_TOKEN_ID is exchanged for the credentials of a role".into(),
-            });
-        }
-        if !e.assume_role.is_empty() && !e.assume_role.starts_with("arn:") {
-            return Err(SettingsError::invalid(
-                "PLUGIN_ASSUME_ROLE",
-                format!(
-                    "'{}' is not a role ARN (arn:aws:iam::<account>:role/<name>)",
-                    e.assume_role
-                ),
-            ));
-        }
-        if !e.external_id.is_empty() && e.assume_role.is_empty() {
-            warn!("PLUGIN_EXTERNAL_ID is ignored: it only applies with PLUGIN_ASSUME_ROLE");
-        }
         self.auth = AwsAuth {
             region,
             access_key: e.access_key.clone(),
@@ -334,6 +304,7 @@ impl RegistryFlow for EcrFlow {
             ca_bundle: crate::aws::ca_bundle(env)?,
             ..Default::default()
         };
+        self.auth.validate()?;
 
         // The ECR login is the push login (§9.8: the anchor let these replace it silently).
         if !s.password.is_empty() || !s.access_token.is_empty() || !s.username.is_empty() {
