@@ -42,15 +42,5 @@ fn main() -> ExitCode {
         ],
         other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };
-    cli::main(&plugin, |env| {
-        flow::run(env, GcpFlow::new(Registry::Gar), set_ssh_auth_sock)
-    })
-}
-
-/// bollard's BuildKit session finds the agent only through this process's `SSH_AUTH_SOCK`.
-#[allow(unsafe_code)]
-fn set_ssh_auth_sock(socket: &std::path::Path) {
-    // SAFETY: called before the tokio runtime (or any other thread) exists, so no other thread
-    // can read or write the environment concurrently.
-    unsafe { std::env::set_var("SSH_AUTH_SOCK", socket) };
+    cli::main(&plugin, |env| flow::run(env, GcpFlow::new(Registry::Gar)))
 }

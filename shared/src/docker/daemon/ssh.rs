@@ -86,11 +86,70 @@ impl SshAgent {
         agent.child.try_wait().ok();
         Ok(agent)
     }
+
+    /// Points this process's `SSH_AUTH_SOCK` at the agent: bollard's BuildKit session finds the
+    /// agent only there. The one `unsafe` act of the workspace, and the only write to the process
+    /// environment. Refuses, instead of racing, once this process has a second thread.
+    #[allow(
+        unsafe_code,
+        reason = "std::env::set_var; sound only while single-threaded, checked"
+    )]
+    pub(crate) fn export(&self) -> Result<(), DockerError> {
+        match thread_count() {
+            Some(1) => {}
+            n => {
+                let seen = n.map_or_else(|| "an unknown number of".to_string(), |n| n.to_string());
+                return Err(DockerError::Build(format!(
+                    "PLUGIN_SSH_AGENT_KEY: cannot set SSH_AUTH_SOCK: this process already runs \
+                     {seen} threads (it must be set before the async runtime starts)"
+                )));
+            }
+        }
+        // SAFETY: `set_var` is unsound only when another thread may read or write the environment
+        // at the same time. The kernel just counted one thread in this process (`/proc/self/task`)
+        // — this one — and a new thread can only be started by a running one, so none can start
+        // between that count and this write. In the binaries this runs in `login::flow::run`,
+        // after the settings and plan and before `cli::block_on` starts the tokio runtime.
+        unsafe { std::env::set_var("SSH_AUTH_SOCK", &self.socket) };
+        Ok(())
+    }
+}
+
+/// How many threads this process has, as the kernel lists them (None: `/proc` is not mounted).
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(|tasks| tasks.count())
 }
 
 impl Drop for SshAgent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_refuses_while_another_thread_runs() {
+        let (stop, parked) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || parked.recv());
+        let agent_socket = PathBuf::from("/nonexistent/agent.sock");
+        let before = std::env::var_os("SSH_AUTH_SOCK");
+        // Not a started agent: only `export` is under test, and it must stop before the write.
+        let child = Command::new("true").spawn().expect("true runs");
+        let agent = SshAgent {
+            child,
+            socket: agent_socket,
+            _dir: tempfile::tempdir().expect("temp dir"),
+        };
+        let err = agent.export().expect_err("two threads run");
+        assert!(err.to_string().contains("threads"), "{err}");
+        assert_eq!(std::env::var_os("SSH_AUTH_SOCK"), before);
+        stop.send(()).expect("the other thread waits");
+        other.join().expect("joins").expect("received");
     }
 }

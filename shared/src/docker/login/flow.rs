@@ -47,13 +47,10 @@ impl RegistryFlow for NoFlow {
     }
 }
 
-/// Loads, validates, prints the plan, then runs login + engine. `set_ssh_auth_sock` is the
-/// binary's one unsafe act (setting `SSH_AUTH_SOCK` for bollard before any thread exists).
-pub fn run(
-    env: Env,
-    mut flow: impl RegistryFlow,
-    set_ssh_auth_sock: fn(&std::path::Path),
-) -> Result<(), BoxError> {
+/// Loads, validates, prints the plan, then runs login + engine. Must run before any other thread
+/// exists: it starts the ssh agent and points `SSH_AUTH_SOCK` at it
+/// (`SshAgent::export`, which refuses once a second thread exists) before the runtime starts.
+pub fn run(env: Env, mut flow: impl RegistryFlow) -> Result<(), BoxError> {
     let mut s = DockerSettings::load(&env)?;
     flow.prepare(&mut s, &env)?;
     let ci = Ci::from_env(&env);
@@ -73,7 +70,7 @@ pub fn run(
         Mode::Build(b) => match &b.ssh_key {
             Some(key) => {
                 let agent = crate::docker::daemon::ssh::SshAgent::start(key)?;
-                set_ssh_auth_sock(&agent.socket);
+                agent.export()?;
                 info!("ssh: agent started with the key of PLUGIN_SSH_AGENT_KEY");
                 Some(agent)
             }
