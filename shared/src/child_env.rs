@@ -30,6 +30,10 @@ const INHERITED: &[&str] = &[
 ];
 
 /// The inherited variables that are set, with their values, for `Command::env_clear().envs(…)`.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "passes the runner's own variables to children, not settings"
+)]
 pub fn inherited() -> Vec<(&'static str, OsString)> {
     INHERITED
         .iter()

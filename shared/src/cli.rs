@@ -28,29 +28,15 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Runs a plugin: handles the flags, prepares the environment, calls `run`, maps the result to
 /// the exit code.
 pub fn main(p: &Plugin, run: impl FnOnce(Env) -> Result<(), BoxError>) -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        Some("--version" | "-V") => {
-            println!("{} {}", p.name, p.version);
-            return ExitCode::SUCCESS;
-        }
-        Some("--help" | "-h") => {
-            println!(
-                "{} {}: {}\nConfigured only by environment variables (first one set wins):\n\n{}",
-                p.name,
-                p.version,
-                p.about,
-                settings::help_table(p.settings)
-            );
-            return ExitCode::SUCCESS;
-        }
-        Some("--settings-markdown") => {
-            println!("{}", settings::markdown_table(p.settings));
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
+    if answer_flag(p) {
+        return ExitCode::SUCCESS;
     }
     // A URL with credentials (`PLUGIN_ENDPOINT`, `DOCKER_HOST`, a clone token in
     // `DRONE_REMOTE_URL`) is a secret wherever it is echoed, whoever echoes it.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "every value is scanned for credentials, not read as a setting"
+    )]
     let values: Vec<String> = std::env::vars_os()
         .map(|(_, v)| v.to_string_lossy().into_owned())
         .collect();
@@ -90,6 +76,29 @@ pub fn main(p: &Plugin, run: impl FnOnce(Env) -> Result<(), BoxError>) -> ExitCo
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--version`, `--help` and `--settings-markdown`: answers on stdout and says whether it did.
+/// Logs go through tracing to stderr; stdout carries only these answers (and a Drone card a
+/// user sends there, `output::write_card`).
+#[allow(
+    clippy::print_stdout,
+    reason = "the answer to a flag is the program's output"
+)]
+fn answer_flag(p: &Plugin) -> bool {
+    match std::env::args().nth(1).as_deref() {
+        Some("--version" | "-V") => println!("{} {}", p.name, p.version),
+        Some("--help" | "-h") => println!(
+            "{} {}: {}\nConfigured only by environment variables (first one set wins):\n\n{}",
+            p.name,
+            p.version,
+            p.about,
+            settings::help_table(p.settings)
+        ),
+        Some("--settings-markdown") => println!("{}", settings::markdown_table(p.settings)),
+        _ => return false,
+    }
+    true
 }
 
 /// The working directory (the workspace), as a settings error when it is gone.

@@ -10,6 +10,10 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::secret;
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "RUST_LOG belongs to tracing, not to the settings table"
+)]
 pub fn init(debug: bool) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(f) if !f.trim().is_empty() => EnvFilter::new(f),

@@ -14,7 +14,7 @@ use crate::settings::GcsSettings;
 
 /// Upload or download.
 #[derive(Debug)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Upload these files (and whether each is gzipped).
     Upload(Vec<(Item, bool)>),
     /// Download every object under `prefix` into `dir`.
@@ -28,7 +28,7 @@ pub enum Mode {
 
 /// A validated run.
 #[derive(Debug)]
-pub struct Config {
+pub(crate) struct Config {
     /// Credentials.
     pub auth: GcsAuth,
     /// Bucket.
@@ -140,7 +140,7 @@ fn ssl_cert_file(env: &Env) -> Result<Vec<gcs::Certificate>, SettingsError> {
 }
 
 /// Checks everything; chooses the credentials; selects and names the files.
-pub fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
+pub(crate) fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
     let invalid = SettingsError::invalid;
     if s.concurrency == 0 || s.concurrency > 1024 {
         return Err(invalid(

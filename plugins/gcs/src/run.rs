@@ -13,7 +13,7 @@ use tracing::info;
 use crate::config::{Config, Mode};
 
 /// Runs a validated configuration.
-pub fn run(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
+pub(crate) fn run(cfg: Config) -> Result<(), longshore_core::cli::BoxError> {
     match &cfg.mode {
         Mode::Upload(items) => {
             let total: u64 = items.iter().map(|(i, _)| i.size).sum();

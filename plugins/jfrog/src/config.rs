@@ -19,11 +19,11 @@ use crate::settings::JfrogSettings;
 const NO_LOGIN: &str = "either username/password, api key or access token needs to be set";
 
 /// Variables of the anchor's other commands (Maven/Gradle builds, download, promote…).
-pub const OTHER_COMMANDS: &[&str] = &["PLUGIN_COMMAND", "PLUGIN_BUILD_TOOL"];
+pub(crate) const OTHER_COMMANDS: &[&str] = &["PLUGIN_COMMAND", "PLUGIN_BUILD_TOOL"];
 
 /// A validated run.
 #[derive(Debug)]
-pub struct Config {
+pub(crate) struct Config {
     /// The login.
     pub auth: Auth,
     /// `PLUGIN_URL` with a trailing `/`.
@@ -58,7 +58,7 @@ pub struct Config {
 
 impl Config {
     /// Target properties of each artifact path.
-    pub fn props_by_key(&self) -> HashMap<String, Props> {
+    pub(crate) fn props_by_key(&self) -> HashMap<String, Props> {
         self.files
             .iter()
             .map(|p| (p.key.clone(), p.props.clone()))
@@ -264,7 +264,7 @@ fn custom_ca(
 }
 
 /// Checks everything; matches and maps the files.
-pub fn prepare(s: JfrogSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
+pub(crate) fn prepare(s: JfrogSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
     for var in OTHER_COMMANDS {
         if let Some(v) = env.string(&[var]) {
             return Err(invalid(

@@ -15,7 +15,7 @@ use tracing::info;
 use crate::config::Config;
 
 /// Runs a validated configuration.
-pub fn run(cfg: Config) -> Result<(), BoxError> {
+pub(crate) fn run(cfg: Config) -> Result<(), BoxError> {
     let total: u64 = cfg.files.iter().map(|f| f.size).sum();
     info!(
         "plan: upload {} files ({:.1} MiB) to {}",

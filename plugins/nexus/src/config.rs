@@ -25,7 +25,7 @@ const SINGLE_ASSET_FORMATS: &[&str] = &[
 
 /// Which Nexus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
+pub(crate) enum Version {
     /// Nexus Repository 3.
     Nexus3,
     /// Nexus Repository 2.
@@ -34,7 +34,7 @@ pub enum Version {
 
 /// The repository format.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// Maven 2 coordinates.
     Maven2,
     /// Files in directories.
@@ -47,7 +47,7 @@ pub enum Format {
 
 /// How the files go up.
 #[derive(Debug)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Nexus 3 components API: one request per component.
     Components(Vec<Component>),
     /// One PUT per file to a repository path.
@@ -61,7 +61,7 @@ pub enum Plan {
 
 /// A validated run.
 #[derive(Debug)]
-pub struct Config {
+pub(crate) struct Config {
     /// Base URL, scheme included, no trailing slash.
     pub server: String,
     /// Login.
@@ -90,7 +90,7 @@ pub struct Config {
 
 /// One artifact with Maven-style coordinates (single-file and many-file modes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// groupId (for raw: the directory).
     pub group: String,
     /// artifactId.
@@ -125,7 +125,7 @@ fn required(var: &str, hint: &str) -> SettingsError {
 }
 
 /// Checks everything; finds the files; makes the plan.
-pub fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
+pub(crate) fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
     let server = server_url(&s.server_url, &s.protocol)?;
     if s.username.is_empty() {
         return Err(required("PLUGIN_USERNAME", "the Nexus user to log in as"));
@@ -304,7 +304,7 @@ pub fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config, Settin
 
 /// The anchor's URL rules (§7.3 tests): trailing slashes trimmed; without a scheme,
 /// `protocol://` in front.
-pub fn server_url(raw: &str, protocol: &str) -> Result<String, SettingsError> {
+pub(crate) fn server_url(raw: &str, protocol: &str) -> Result<String, SettingsError> {
     let var = "PLUGIN_SERVER_URL";
     let trimmed = raw.trim().trim_end_matches('/');
     if trimmed.is_empty() {
@@ -453,7 +453,7 @@ fn check_directory(var: &str, v: &str) -> Result<(), SettingsError> {
 /// `-CgroupId=g -CartifactId=a -Cversion=1 -Aextension=zip -Aclassifier=c` (the anchor's
 /// syntax). Other `-C`/`-A` keys are ignored with a warning, as the anchor ignores them; a token
 /// of another shape is an error (the anchor silently dropped it).
-pub fn parse_attributes(
+pub(crate) fn parse_attributes(
     raw: &str,
     file: &str,
     default_group: &str,
@@ -504,7 +504,10 @@ pub fn parse_attributes(
 
 /// The many-file list: a JSON array of objects (Drone and Harness hand a YAML list over as
 /// JSON). Values may be strings or numbers (`version: 1`).
-pub fn parse_artifacts(raw: &str, default_group: &str) -> Result<Vec<Artifact>, SettingsError> {
+pub(crate) fn parse_artifacts(
+    raw: &str,
+    default_group: &str,
+) -> Result<Vec<Artifact>, SettingsError> {
     let var = "PLUGIN_ARTIFACTS";
     let items: Vec<serde_json::Map<String, serde_json::Value>> =
         serde_json::from_str(raw.trim())

@@ -13,7 +13,7 @@ use tracing::info;
 use crate::config::{Config, Plan};
 
 /// Runs a validated configuration.
-pub fn run(cfg: Config) -> Result<(), BoxError> {
+pub(crate) fn run(cfg: Config) -> Result<(), BoxError> {
     match &cfg.plan {
         Plan::Components(comps) => {
             let total: u64 = comps.iter().map(|c| c.size()).sum();

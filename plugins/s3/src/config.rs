@@ -41,7 +41,7 @@ const STORAGE_CLASSES: &[&str] = &[
 
 /// Upload or download.
 #[derive(Debug)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Upload these files.
     Upload(Vec<Item>),
     /// Download every object under `prefix` into `dir`.
@@ -57,7 +57,7 @@ pub enum Mode {
 
 /// A validated run.
 #[derive(Debug)]
-pub struct Config {
+pub(crate) struct Config {
     /// Credentials.
     pub auth: AwsAuth,
     /// Bucket.
@@ -83,7 +83,7 @@ pub struct Config {
 }
 
 /// Checks everything; selects and maps the files.
-pub fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
+pub(crate) fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
     let invalid = SettingsError::invalid;
     if s.bucket.is_empty() {
         return Err(SettingsError::Required {

@@ -15,6 +15,10 @@ pub struct Env {
 impl Env {
     /// The process environment. Variables whose name or value is not UTF-8 are skipped: no
     /// setting of ours can use them.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place settings are read from"
+    )]
     pub fn from_process() -> Self {
         let vars = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

@@ -320,7 +320,7 @@ fn buildkit_secret_is_usable_in_run_but_absent_from_layers_history_and_logs() {
 /// sha256 without a crypto dependency in the test crate: the busybox in the base image computes
 /// the expected value the same way the RUN step does.
 mod sha2_free {
-    pub fn sha256_hex(data: &[u8]) -> String {
+    pub(crate) fn sha256_hex(data: &[u8]) -> String {
         use std::io::Write as _;
         let mut child = std::process::Command::new("sha256sum")
             .stdin(std::process::Stdio::piped())

@@ -429,7 +429,7 @@ type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
 fn missing_or_partial_settings_fail_before_any_network_call() {
     let dir = tempfile::tempdir().unwrap();
     let oidc = "eyJhbGciOiJSUzI1NiJ9.partial-oidc-token.c2ln";
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "gcr",
             vec![

@@ -260,7 +260,7 @@ fn each_login_mode_reaches_artifactory() {
     write_files(dir.path(), &[("f.txt", "x")]);
     // (case, variables, expected auth header prefix; "" for the API key header)
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-    let cases: &[Case] = &[
+    let cases: &[Case<'_>] = &[
         (
             "basic",
             &[("PLUGIN_USERNAME", USER), ("PLUGIN_PASSWORD", PASSWORD)],
@@ -464,7 +464,7 @@ fn bad_settings_are_refused_before_any_request() {
     };
     // (case, environment, what the one error line says)
     type Case<'a> = (&'a str, Vec<(String, String)>, &'a str);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("no url", without("PLUGIN_URL"), "PLUGIN_URL is required"),
         (
             "no login",

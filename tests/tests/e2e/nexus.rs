@@ -403,7 +403,7 @@ fn bad_settings_are_refused_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("a.jar", "a"), ("bad.pem", "not a cert")]);
     let one = r#"[{"file":"a.jar","groupId":"g","artifactId":"a","version":"1","type":"jar"}]"#;
-    let cases: &[Case] = &[
+    let cases: &[Case<'_>] = &[
         (
             "unknown version",
             &[
