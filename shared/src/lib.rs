@@ -1,12 +1,13 @@
 //! `longshore-core`: what every longshore plugin shares.
 //!
-//! A plugin binary is thin: it loads its settings from the environment ([`settings`]), turns them
-//! into a validated configuration before any network call or daemon start, runs the work through
-//! one of the engines here, and writes the outputs ([`output`]) a CI runner reads.
+//! A plugin binary is thin: it loads its settings from the environment
+//! ([`settings`](mod@settings)), turns them into a validated configuration before any network call
+//! or daemon start, runs the work through one of the engines here, and writes the outputs
+//! ([`output`]) a CI runner reads.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`settings`] | reading `PLUGIN_*` variables: aliases, Go booleans, lists, `.env` files, unknown names |
+//! | [`settings`](mod@settings) | reading `PLUGIN_*` variables: aliases, Go booleans, lists, `.env` files, unknown names |
 //! | [`secret`] | the [`secret::Secret`] type and the masking of every known secret in our output |
 //! | [`telemetry`] | the CI-log formatter (one line per step, secrets masked) |
 //! | [`cli`] | the shared entry of every binary: flags, logging, env file, exit mapping |

@@ -3,7 +3,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`reference`] | image references: host, repository, tag, digest; Docker Hub's defaults |
+//! | [`reference`](mod@reference) | image references: host, repository, tag, digest; Docker Hub's defaults |
 //! | [`auth`] | registry credentials: `config.json`, credential helpers' output, logins |
 //! | [`distribution`] | the HTTP side: challenges and tokens, blob and manifest reads and uploads |
 //! | [`spool`] | a layer compressed to a private file while its upload follows it |

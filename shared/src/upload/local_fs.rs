@@ -293,7 +293,7 @@ fn remembered(path: &Path) -> Option<FileId> {
 /// Opens an upload source for reading: a link is resolved once (selection only keeps links
 /// whose target stays in the working directory) and its target opened with `O_NOFOLLOW`; the
 /// opened file must be a regular file, and the very file (device, inode, size) selection saw
-/// when it recorded one. Errors name no path: callers say "cannot read <path>: …".
+/// when it recorded one. Errors name no path: callers say "cannot read `<path>`: …".
 pub fn open_selected(path: &Path) -> io::Result<File> {
     let target = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,

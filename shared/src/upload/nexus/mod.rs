@@ -592,7 +592,7 @@ pub fn single_asset_component(format: &str, path: PathBuf, size: u64) -> Compone
 }
 
 /// The Nexus 3 components API. The engine's items stand for components: an item's key is the
-/// component's label (unique per run) and its size the assets' total; [`ComponentsApi::items`]
+/// component's label (unique per run) and its size the assets' total; [`ComponentsApi::new`]
 /// makes them.
 pub struct ComponentsApi {
     http: Http,
