@@ -29,7 +29,10 @@ pub struct PlanSettings<'a> {
 
 /// The selected files with their keys, in selection order. Warnings (an empty directory, a
 /// strip prefix that matched nothing) are logged.
-pub fn plan_files(p: &PlanSettings, cwd: &Path) -> Result<Vec<(LocalFile, String)>, SettingsError> {
+pub fn plan_files(
+    p: &PlanSettings<'_>,
+    cwd: &Path,
+) -> Result<Vec<(LocalFile, String)>, SettingsError> {
     check_excludes(p.excludes, "PLUGIN_EXCLUDE")?;
     let selection = select(p.sources, p.excludes, cwd, p.fail_on_empty)
         .map_err(|e| SettingsError::invalid("PLUGIN_SOURCE", e.to_string()))?;
