@@ -4,6 +4,8 @@
 # and pushes it to the local registry, printing what landed. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# rust-toolchain.toml pins the toolchain by version: make that name resolve offline first.
+bash tests/scripts/toolchain.sh
 
 bash tests/scripts/install.sh
 bash tests/scripts/services-up.sh

@@ -6,6 +6,8 @@
 # image test against them. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# rust-toolchain.toml pins the toolchain by version: make that name resolve offline first.
+bash tests/scripts/toolchain.sh
 
 bash tests/scripts/install.sh
 bash tests/scripts/services-up.sh
