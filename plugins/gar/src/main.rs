@@ -10,6 +10,7 @@ use longshore_core::cli;
 use longshore_core::docker::DockerSettings;
 use longshore_core::docker::login::flow;
 use longshore_core::docker::login::gcp::{GarSettings, GcpFlow, GcpSettings, Registry};
+use longshore_core::gcp_auth::GoogleSettings;
 use longshore_core::settings::Setting;
 
 /// The shared docker settings whose default differs in this plugin, listed first so that
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
             OWN_DEFAULTS,
             DockerSettings::SETTINGS,
             GcpSettings::SETTINGS,
+            GoogleSettings::SETTINGS,
             GarSettings::SETTINGS,
         ],
         other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,

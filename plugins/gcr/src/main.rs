@@ -9,6 +9,7 @@ use longshore_core::cli;
 use longshore_core::docker::DockerSettings;
 use longshore_core::docker::login::flow;
 use longshore_core::docker::login::gcp::{GcpFlow, GcpSettings, Registry};
+use longshore_core::gcp_auth::GoogleSettings;
 use longshore_core::settings::Setting;
 
 /// The shared docker settings whose default differs in this plugin, listed first so that
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             OWN_DEFAULTS,
             DockerSettings::SETTINGS,
             GcpSettings::SETTINGS,
+            GoogleSettings::SETTINGS,
         ],
         other_known: longshore_core::docker::settings::UNSUPPORTED_NAMES,
     };

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use longshore_core::gcp_auth::GoogleSettings;
 use longshore_core::settings::{Env, SettingsError};
 use longshore_core::upload::gcs::{
     self, AuthSettings, DEFAULT_ENDPOINT, GcsAuth, GcsOptions, RESUMABLE_THRESHOLD,
@@ -189,15 +190,7 @@ pub(crate) fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, S
         &AuthSettings {
             token,
             json_key: s.json_key.clone(),
-            oidc_token_id: s.oidc_token_id.clone(),
-            project_number: s.project_number.clone(),
-            pool_id: s.pool_id.clone(),
-            provider_id: s.provider_id.clone(),
-            service_account_email: s.service_account_email.clone(),
-            sts_endpoint: s.sts_endpoint.clone(),
-            iam_endpoint: s.iam_endpoint.clone(),
-            application_credentials: s.application_credentials.clone(),
-            metadata_host: s.metadata_host.clone(),
+            google: GoogleSettings::load(env)?,
             emulator: !s.emulator_host.trim().is_empty(),
         },
         env,

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use longshore_core::cli;
 
+use longshore_core::gcp_auth::GoogleSettings;
+
 use crate::settings::GcsSettings;
 
 fn main() -> ExitCode {
@@ -17,7 +19,7 @@ fn main() -> ExitCode {
         name: "longshore-gcs",
         about: "upload files to Google Cloud Storage, or download a prefix (a drop-in for plugins/gcs)",
         version: env!("CARGO_PKG_VERSION"),
-        settings: &[GcsSettings::SETTINGS],
+        settings: &[GcsSettings::SETTINGS, GoogleSettings::SETTINGS],
         other_known: &[],
     };
     cli::main(&plugin, |env| {

@@ -12,24 +12,6 @@ longshore_core::settings! {
         token: Secret = "", from ["PLUGIN_TOKEN", "GOOGLE_CREDENTIALS", "TOKEN"];
         /// Any Google credentials JSON (raw or base64): service_account, authorized_user, or external_account (workload identity federation config with a file source). What the Harness GCP connector sets.
         json_key: Secret = "", from ["PLUGIN_JSON_KEY"];
-        /// Workload identity federation: the CI run's OIDC ID token (with the next four settings; all five or none). Tried first, as in the anchor.
-        oidc_token_id: Secret = "", from ["PLUGIN_OIDC_TOKEN_ID"];
-        /// Workload identity federation: project number of the pool.
-        project_number: String = "", from ["PLUGIN_PROJECT_NUMBER"];
-        /// Workload identity federation: pool id.
-        pool_id: String = "", from ["PLUGIN_POOL_ID"];
-        /// Workload identity federation: provider id.
-        provider_id: String = "", from ["PLUGIN_PROVIDER_ID"];
-        /// Workload identity federation: the service account whose access tokens are generated (refreshed during long uploads).
-        service_account_email: String = "", from ["PLUGIN_SERVICE_ACCOUNT_EMAIL"];
-        /// Security Token Service base URL (`/v1/token` is appended).
-        sts_endpoint: String = "https://sts.googleapis.com", from ["PLUGIN_STS_ENDPOINT"];
-        /// IAM Service Account Credentials base URL.
-        iam_endpoint: String = "https://iamcredentials.googleapis.com", from ["PLUGIN_IAM_ENDPOINT"];
-        /// Application default credentials file, used when no other credentials are given (then gcloud's file, then the metadata server).
-        application_credentials: String = "", from ["GOOGLE_APPLICATION_CREDENTIALS"];
-        /// Metadata server `host[:port]`, the last source of application default credentials.
-        metadata_host: String = "metadata.google.internal", from ["GCE_METADATA_HOST"];
         /// Files to upload: paths or globs (`*`, `?`, `[…]`, `**` at any depth, `{a,b}`), a comma list (a comma inside `{}` does not split) or JSON array; a directory uploads everything under it. In download mode: `bucket/prefix`.
         source: GlobList = "", from ["PLUGIN_SOURCE"];
         /// `bucket[/prefix]` to upload to; a single file with a prefix not ending in `/` is uploaded as that name. In download mode: the local directory.

@@ -29,8 +29,8 @@ use crate::settings::{Env, SettingsError};
 // The credential model and token requests are shared with the gcs plugin.
 pub use crate::gcp_auth::{CLOUD_PLATFORM, GcpError};
 use crate::gcp_auth::{
-    Creds, Federation, ID_TOKEN_TYPE, Subject, check_id, creds, creds_token, decode_key, endpoint,
-    federated_token, gcloud_adc_file, http, join, metadata_token, parse_creds,
+    Creds, Federation, creds, creds_token, decode_key, federated_token, http, metadata_token,
+    parse_creds,
 };
 /// The user name a registry expects with an OAuth2 access token.
 const TOKEN_USER: &str = "oauth2accesstoken";
@@ -49,30 +49,13 @@ const JSON_KEY_VARS: &[&str] = &[
 const REGISTRY_VARS: &[&str] = &["PLUGIN_REGISTRY"];
 
 crate::settings! {
-    /// The Google credential settings of plugins/gcr and plugins/gar.
+    /// What plugins/gcr and plugins/gar add to the shared Google settings
+    /// ([`crate::gcp_auth::GoogleSettings`]).
     pub struct GcpSettings {
         /// Service-account JSON key, raw or base64. Alone it logs in as `_json_key` with the key as the password.
         json_key: Secret = "", from ["PLUGIN_JSON_KEY", "GCR_JSON_KEY", "GOOGLE_CREDENTIALS", "TOKEN"];
         /// Log in as `oauth2accesstoken` with an access token minted from `json_key` (at the key's `token_uri`), or, without a key, from the application default credentials (metadata server included).
         workload_identity: bool = "false", from ["PLUGIN_WORKLOAD_IDENTITY"];
-        /// Workload identity federation: the CI run's OIDC ID token (with the next four settings; all five or none).
-        oidc_token_id: Secret = "", from ["PLUGIN_OIDC_TOKEN_ID"];
-        /// Workload identity federation: project number of the pool.
-        project_number: String = "", from ["PLUGIN_PROJECT_NUMBER"];
-        /// Workload identity federation: pool id.
-        pool_id: String = "", from ["PLUGIN_POOL_ID"];
-        /// Workload identity federation: provider id.
-        provider_id: String = "", from ["PLUGIN_PROVIDER_ID"];
-        /// Workload identity federation: the service account whose access token is generated.
-        service_account_email: String = "", from ["PLUGIN_SERVICE_ACCOUNT_EMAIL"];
-        /// Security Token Service base URL (`/v1/token` is appended), for private or sovereign endpoints.
-        sts_endpoint: String = "https://sts.googleapis.com", from ["PLUGIN_STS_ENDPOINT"];
-        /// IAM Service Account Credentials base URL (`/v1/projects/-/serviceAccounts/…:generateAccessToken` is appended), for private or sovereign endpoints.
-        iam_endpoint: String = "https://iamcredentials.googleapis.com", from ["PLUGIN_IAM_ENDPOINT"];
-        /// Application default credentials file (service_account, authorized_user, or external_account with a file source), used when no other credentials are given.
-        application_credentials: String = "", from ["GOOGLE_APPLICATION_CREDENTIALS"];
-        /// Metadata server `host[:port]`, the last source of the application default credentials.
-        metadata_host: String = "metadata.google.internal", from ["GCE_METADATA_HOST"];
     }
 }
 
@@ -134,12 +117,13 @@ impl RegistryFlow for GcpFlow {
 
     fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError> {
         let g = GcpSettings::load(env)?;
+        let google = crate::gcp_auth::GoogleSettings::load(env)?;
         let location = match self.registry {
             Registry::Gar => GarSettings::load(env)?.location,
             Registry::Gcr => String::new(),
         };
         target(self.registry, s, env, location.trim())?;
-        self.plan = Some(plan(&g, s, env)?);
+        self.plan = Some(plan(&g, &google, s, env)?);
         Ok(())
     }
 
@@ -259,16 +243,18 @@ fn is_google_registry(host: &str) -> bool {
 }
 
 /// Picks the login source and validates everything it needs.
-fn plan(g: &GcpSettings, s: &DockerSettings, env: &Env) -> Result<Plan, SettingsError> {
+fn plan(
+    g: &GcpSettings,
+    shared: &crate::gcp_auth::GoogleSettings,
+    s: &DockerSettings,
+    env: &Env,
+) -> Result<Plan, SettingsError> {
     let key_var = env
         .first_set(JSON_KEY_VARS)
         .filter(|(_, v)| !v.trim().is_empty())
         .and_then(|(name, _)| JSON_KEY_VARS.iter().copied().find(|n| *n == name));
-    let wif = crate::gcp_auth::workload_identity_given(env)?;
-    // Validated even when unused: a typo in a sovereign endpoint should not wait for the day
-    // the flow changes.
-    let sts = endpoint("PLUGIN_STS_ENDPOINT", &g.sts_endpoint)?;
-    let iam = endpoint("PLUGIN_IAM_ENDPOINT", &g.iam_endpoint)?;
+    let federation = shared.federation(env)?;
+    let wif = federation.is_some();
     if let Some(var) = key_var
         && wif
     {
@@ -324,95 +310,22 @@ fn plan(g: &GcpSettings, s: &DockerSettings, env: &Env) -> Result<Plan, Settings
         creds(var, file)?;
         return Ok(Plan::JsonKey { key: json, var });
     }
-    if wif {
-        let email = g.service_account_email.trim();
-        check_id(
-            "PLUGIN_PROJECT_NUMBER",
-            &g.project_number,
-            |b| b.is_ascii_digit(),
-            "digits",
-        )?;
-        let id_chars = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
-        check_id(
-            "PLUGIN_POOL_ID",
-            &g.pool_id,
-            id_chars,
-            "lower-case letters, digits and -",
-        )?;
-        check_id(
-            "PLUGIN_PROVIDER_ID",
-            &g.provider_id,
-            id_chars,
-            "lower-case letters, digits and -",
-        )?;
-        if email.matches('@').count() != 1
-            || !email
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'))
-        {
-            return Err(SettingsError::invalid(
-                "PLUGIN_SERVICE_ACCOUNT_EMAIL",
-                format!("'{email}' is not a service account e-mail"),
-            ));
-        }
-        return Ok(Plan::Federation(Box::new(Federation {
-            subject: Subject::Given(g.oidc_token_id.clone()),
-            subject_token_type: ID_TOKEN_TYPE.into(),
-            audience: format!(
-                "//iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/providers/{}",
-                g.project_number.trim(),
-                g.pool_id.trim(),
-                g.provider_id.trim()
-            ),
-            token_url: join(&sts, "/v1/token"),
-            impersonation_url: Some(join(
-                &iam,
-                &format!("/v1/projects/-/serviceAccounts/{email}:generateAccessToken"),
-            )),
-        })));
+    if let Some(f) = federation {
+        return Ok(Plan::Federation(Box::new(f)));
     }
     if user_var.is_some() {
         return Ok(Plan::Given);
     }
     // Application default credentials, in Google's order. The anchor's workload_identity
     // needed a key and never reached the metadata server (§9.11).
-    if !g.application_credentials.trim().is_empty() {
-        let var = "GOOGLE_APPLICATION_CREDENTIALS";
-        let path = g.application_credentials.trim();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SettingsError::invalid(var, format!("cannot read {path}: {e}")))?;
-        let text = Secret::new(text);
-        let file = parse_creds(var, text.expose())?;
-        return Ok(Plan::Token {
-            creds: Box::new(creds(var, file)?),
-            source: "GOOGLE_APPLICATION_CREDENTIALS",
-        });
-    }
-    if let Some(path) = gcloud_adc_file(env)
-        && let Ok(text) = std::fs::read_to_string(&path)
-    {
-        let var = "the gcloud application default credentials file";
-        let text = Secret::new(text);
-        let file = parse_creds(var, text.expose())?;
-        return Ok(Plan::Token {
-            creds: Box::new(creds(var, file)?),
-            source: "the gcloud application default credentials file",
-        });
-    }
-    let host = g.metadata_host.trim();
-    if host.is_empty()
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-    {
-        return Err(SettingsError::invalid(
-            "GCE_METADATA_HOST",
-            format!("'{host}' is not host[:port]"),
-        ));
-    }
-    Ok(Plan::Metadata {
-        host: host.to_string(),
-        implicit: !g.workload_identity,
+    Ok(match shared.default_credentials(env)? {
+        crate::gcp_auth::DefaultCredentials::File { creds, source } => {
+            Plan::Token { creds, source }
+        }
+        crate::gcp_auth::DefaultCredentials::Metadata(host) => Plan::Metadata {
+            host,
+            implicit: !g.workload_identity,
+        },
     })
 }
 

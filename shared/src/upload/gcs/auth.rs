@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use crate::gcp_auth::{
-    self, AccessToken, Creds, Federation, GcpError, ID_TOKEN_TYPE, Subject, check_id, creds,
-    decode_key, endpoint, gcloud_adc_file, join, parse_creds,
+    self, AccessToken, Creds, DefaultCredentials, Federation, GcpError, creds, decode_key,
+    parse_creds,
 };
 use crate::secret::Secret;
 use crate::settings::{Env, SettingsError};
@@ -19,24 +19,8 @@ pub struct AuthSettings {
     pub token: Option<(&'static str, Secret)>,
     /// `PLUGIN_JSON_KEY`.
     pub json_key: Secret,
-    /// The five workload identity settings.
-    pub oidc_token_id: Secret,
-    /// Project number of the pool.
-    pub project_number: String,
-    /// Pool id.
-    pub pool_id: String,
-    /// Provider id.
-    pub provider_id: String,
-    /// Service account to impersonate.
-    pub service_account_email: String,
-    /// STS base URL.
-    pub sts_endpoint: String,
-    /// IAM credentials base URL.
-    pub iam_endpoint: String,
-    /// `GOOGLE_APPLICATION_CREDENTIALS`.
-    pub application_credentials: String,
-    /// `GCE_METADATA_HOST`.
-    pub metadata_host: String,
+    /// The shared Google settings (workload identity federation, ADC).
+    pub google: crate::gcp_auth::GoogleSettings,
     /// `STORAGE_EMULATOR_HOST` is set: no credentials means anonymous.
     pub emulator: bool,
 }
@@ -65,55 +49,8 @@ impl std::fmt::Debug for GcsAuth {
 /// Picks the credentials in the anchor's order (workload identity, `token`, `json_key`,
 /// application default credentials) and validates them, without network.
 pub fn auth(s: &AuthSettings, env: &Env) -> Result<GcsAuth, SettingsError> {
-    let wif = crate::gcp_auth::workload_identity_given(env)?;
-    let sts = endpoint("PLUGIN_STS_ENDPOINT", &s.sts_endpoint)?;
-    let iam = endpoint("PLUGIN_IAM_ENDPOINT", &s.iam_endpoint)?;
-    let (source, label) = if wif {
-        let email = s.service_account_email.trim();
-        check_id(
-            "PLUGIN_PROJECT_NUMBER",
-            &s.project_number,
-            |b| b.is_ascii_digit(),
-            "digits",
-        )?;
-        let id = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
-        check_id(
-            "PLUGIN_POOL_ID",
-            &s.pool_id,
-            id,
-            "lower-case letters, digits and -",
-        )?;
-        check_id(
-            "PLUGIN_PROVIDER_ID",
-            &s.provider_id,
-            id,
-            "lower-case letters, digits and -",
-        )?;
-        if email.matches('@').count() != 1
-            || !email
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'))
-        {
-            return Err(SettingsError::invalid(
-                "PLUGIN_SERVICE_ACCOUNT_EMAIL",
-                format!("'{email}' is not a service account e-mail"),
-            ));
-        }
-        let f = Federation {
-            subject: Subject::Given(s.oidc_token_id.clone()),
-            subject_token_type: ID_TOKEN_TYPE.into(),
-            audience: format!(
-                "//iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/providers/{}",
-                s.project_number.trim(),
-                s.pool_id.trim(),
-                s.provider_id.trim()
-            ),
-            token_url: join(&sts, "/v1/token"),
-            impersonation_url: Some(join(
-                &iam,
-                &format!("/v1/projects/-/serviceAccounts/{email}:generateAccessToken"),
-            )),
-        };
+    let federation = s.google.federation(env)?;
+    let (source, label) = if let Some(f) = federation {
         (
             Some(Source::Federation(Box::new(f))),
             "workload identity federation (PLUGIN_OIDC_TOKEN_ID)".to_string(),
@@ -145,43 +82,16 @@ pub fn auth(s: &AuthSettings, env: &Env) -> Result<GcsAuth, SettingsError> {
         )
     } else if s.emulator {
         (None, "no credentials (STORAGE_EMULATOR_HOST)".to_string())
-    } else if !s.application_credentials.trim().is_empty() {
-        let var = "GOOGLE_APPLICATION_CREDENTIALS";
-        let path = s.application_credentials.trim();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SettingsError::invalid(var, format!("cannot read {path}: {e}")))?;
-        let text = Secret::new(text);
-        let file = parse_creds(var, text.expose())?;
-        (
-            Some(Source::Creds(Box::new(creds(var, file)?))),
-            var.to_string(),
-        )
-    } else if let Some(path) = gcloud_adc_file(env)
-        && let Ok(text) = std::fs::read_to_string(&path)
-    {
-        let var = "the gcloud application default credentials file";
-        let text = Secret::new(text);
-        let file = parse_creds(var, text.expose())?;
-        (
-            Some(Source::Creds(Box::new(creds(var, file)?))),
-            var.to_string(),
-        )
     } else {
-        let host = s.metadata_host.trim();
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-        {
-            return Err(SettingsError::invalid(
-                "GCE_METADATA_HOST",
-                format!("'{host}' is not host[:port]"),
-            ));
+        match s.google.default_credentials(env)? {
+            DefaultCredentials::File { creds, source } => {
+                (Some(Source::Creds(creds)), source.to_string())
+            }
+            DefaultCredentials::Metadata(host) => (
+                Some(Source::Metadata(host)),
+                "the metadata server (application default credentials)".to_string(),
+            ),
         }
-        (
-            Some(Source::Metadata(host.to_string())),
-            "the metadata server (application default credentials)".to_string(),
-        )
     };
     let http =
         gcp_auth::http().map_err(|e| SettingsError::invalid("PLUGIN_TOKEN", e.to_string()))?;

@@ -19,6 +19,11 @@ use serde::Deserialize;
 use crate::secret::{self, Secret};
 use crate::settings::{Env, SettingsError};
 
+mod settings;
+
+pub(crate) use settings::DefaultCredentials;
+pub use settings::GoogleSettings;
+
 /// The one scope every token is asked for.
 pub const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Where a key without `token_uri` (or an authorized_user file) gets its tokens.
