@@ -31,6 +31,7 @@ use reqwest::{Body, Client, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
 use tracing::info;
 
+pub mod file_spec;
 pub mod spec;
 
 use crate::secret::Secret;
