@@ -3,6 +3,7 @@
 //! checked, files found, API chosen) → the shared upload engine → outputs.
 
 mod config;
+mod plan;
 mod run;
 mod settings;
 
