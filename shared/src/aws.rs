@@ -13,6 +13,7 @@ use tracing::info;
 
 use crate::secret::Secret;
 use crate::settings::SettingsError;
+use crate::tls::{self, CaBundle};
 
 /// The credential settings of an AWS plugin, validated.
 #[derive(Debug, Clone, Default)]
@@ -92,56 +93,31 @@ impl AwsAuth {
 
 /// The CA certificates of `AWS_CA_BUNDLE` (the variable the AWS CLI and the other SDKs read, and
 /// which the Rust SDK ignores), trusted beside the system roots by every AWS call we make.
-#[derive(Debug, Clone)]
-pub struct CaBundle {
-    pem: Vec<u8>,
-}
-
-/// Reads and checks `AWS_CA_BUNDLE` (unset or empty: `None`). A file that cannot be read or
-/// holds no usable CA certificate is refused here, before any network call, naming the
-/// variable: the SDK would panic on it at the first connection.
+/// Unset or empty: `None`. A file that cannot be read or holds no usable CA certificate is
+/// refused here, before any network call, naming the variable: the SDK would panic on it at the
+/// first connection.
 pub fn ca_bundle(env: &crate::settings::Env) -> Result<Option<CaBundle>, SettingsError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
     const VAR: &str = "AWS_CA_BUNDLE";
-    let Some(path) = env.get(VAR).map(str::trim).filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    let pem = std::fs::read(path)
-        .map_err(|e| SettingsError::invalid(VAR, format!("cannot read {path}: {e}")))?;
-    let ders = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SettingsError::invalid(VAR, format!("{path} is not valid PEM: {e:?}")))?;
-    if ders.is_empty() {
-        return Err(SettingsError::invalid(
-            VAR,
-            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-        ));
+    let bundle = tls::ca_file_setting(env, VAR)?;
+    if let Some(b) = &bundle {
+        info!(
+            "{VAR}: {} CA certificate(s) trusted beside the system roots",
+            b.len()
+        );
     }
-    // The SDK's client adds each one to a rustls root store and panics on a refusal.
-    let mut roots = rustls::RootCertStore::empty();
-    for der in ders {
-        roots.add(der).map_err(|e| {
-            SettingsError::invalid(VAR, format!("{path}: a certificate is not usable: {e}"))
-        })?;
-    }
-    info!(
-        "{VAR}: {} CA certificate(s) from {path} trusted beside the system roots",
-        roots.len()
-    );
-    Ok(Some(CaBundle { pem }))
+    Ok(bundle)
 }
 
 /// The SDK's default HTTPS client (rustls with aws-lc, the system roots, proxies from the
-/// environment), with the bundle's certificates as extra trust anchors. Plain-HTTP endpoints
-/// are unaffected.
-fn https_client(bundle: &CaBundle) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// environment), with `anchors` as extra trust anchors. Plain-HTTP endpoints are unaffected.
+fn https_client(anchors: &[&CaBundle]) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    let trust = TrustStore::default()
-        .with_native_roots(true)
-        .with_pem_certificate(bundle.pem.clone());
+    let trust = anchors.iter().fold(
+        TrustStore::default().with_native_roots(true),
+        |trust, bundle| trust.with_pem_certificate(bundle.pem().into_bytes()),
+    );
     let context = TlsContext::builder().with_trust_store(trust).build();
     // `build` only fails on invalid server names, and none is given; fall back to the
     // defaults rather than panic.
@@ -174,9 +150,10 @@ pub async fn sdk_config(a: &AwsAuth) -> Result<SdkConfig, AwsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(a.region.clone()))
         .retry_config(crate::retry::aws_retry_config(&crate::retry::policy()));
-    if let Some(bundle) = &a.ca_bundle {
-        // On the loader, so STS (assume role, web identity) trusts it too.
-        loader = loader.http_client(https_client(bundle));
+    let anchors = crate::tls::with_harness(&a.ca_bundle);
+    if !anchors.is_empty() {
+        // On the loader, so STS (assume role, web identity) trusts them too.
+        loader = loader.http_client(https_client(&anchors));
     }
     let mut source = "the default AWS chain (env, profile, web identity, container, IMDS)";
     if !a.access_key.is_empty() && !a.secret_key.is_empty() {

@@ -1,6 +1,7 @@
 //! The entry point every plugin binary shares: `--help` / `--version` / `--settings-markdown`,
-//! logging, `PLUGIN_ENV_FILE`, the unknown-variable warnings, and the one error-to-exit mapping
-//! (one masked line, exit 1). A plugin's `main` is one call to [`main`].
+//! logging, `PLUGIN_ENV_FILE`, the unknown-variable warnings, `HARNESS_CA_PATH` (read once, see
+//! [`crate::tls`]), and the one error-to-exit mapping (one masked line, exit 1). A plugin's `main`
+//! is one call to [`main`].
 
 use std::process::ExitCode;
 
@@ -48,6 +49,8 @@ pub fn main(p: &Plugin, run: impl FnOnce(Env) -> Result<(), BoxError>) -> ExitCo
     crate::telemetry::init(debug);
     let result = env.with_env_file().map_err(BoxError::from).and_then(|env| {
         crate::retry::configure(&env)?;
+        // Before the plugin's settings: a bad bundle fails before any connection or login.
+        crate::tls::load_harness_ca(&env)?;
         let mut extra: Vec<&str> = vec![
             "PLUGIN_ENV_FILE",
             "PLUGIN_DEBUG",

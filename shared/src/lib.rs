@@ -18,6 +18,7 @@
 //! | [`error`] | the core error type and its one-line rendering |
 //! | [`retry`] | the one retry policy: attempts, total time (`PLUGIN_RETRY_MAX_TIME`), backoff, what is transient |
 //! | [`files`] | reading small repository files without following links, excerpts of untrusted text |
+//! | [`tls`] | the one trust store: CA settings, `HARNESS_CA_PATH`, system roots, our reqwest clients' trust |
 //! | `docker` (feature `docker`) | the image family: settings, context, engine; `daemon/` (bollard) and `login/` (ECR, GCR/GAR, ACR) |
 //! | `registry` (feature `docker`) | the registry client: references, credentials, pull and push without a daemon |
 //! | `upload` (feature `upload`) | the upload engine: file selection (globs, excludes), object keys, per-object headers |
@@ -45,6 +46,7 @@ pub mod retry;
 pub mod secret;
 pub mod settings;
 pub mod telemetry;
+pub mod tls;
 
 #[cfg(feature = "docker")]
 pub mod docker;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use longshore_core::gcp_auth::GoogleSettings;
 use longshore_core::settings::{Env, SettingsError};
+use longshore_core::tls;
 use longshore_core::upload::gcs::{
     self, AuthSettings, DEFAULT_ENDPOINT, GcsAuth, GcsOptions, RESUMABLE_THRESHOLD,
 };
@@ -117,27 +118,6 @@ fn endpoint(s: &GcsSettings, anonymous: bool) -> Result<String, SettingsError> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
-}
-
-/// The CA certificates of `SSL_CERT_FILE` (the standard variable; Google's clients read it), for
-/// our JSON API client. Unset or empty: none. A file that cannot be read or holds no certificate
-/// is refused here, before any request.
-fn ssl_cert_file(env: &Env) -> Result<Vec<gcs::Certificate>, SettingsError> {
-    const VAR: &str = "SSL_CERT_FILE";
-    let Some(path) = env.get(VAR).map(str::trim).filter(|p| !p.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let pem = std::fs::read(path)
-        .map_err(|e| SettingsError::invalid(VAR, format!("cannot read {path}: {e}")))?;
-    let certs = gcs::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| SettingsError::invalid(VAR, format!("{path} is not a PEM bundle: {e}")))?;
-    if certs.is_empty() {
-        return Err(SettingsError::invalid(
-            VAR,
-            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-        ));
-    }
-    Ok(certs)
 }
 
 /// Checks everything; chooses the credentials; selects and names the files.
@@ -292,16 +272,19 @@ pub(crate) fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, S
                 .iter()
                 .map(|e| e.trim().trim_start_matches('.').to_string())
                 .collect(),
-            // The crate's client cannot take our proxy settings: everything goes through our
-            // own resumable sessions then.
-            resumable_threshold: if proxy.is_some() {
+            // The crate's client cannot take our proxy settings nor extra CAs (it reads only
+            // the process's SSL_CERT_FILE): everything goes through our own resumable sessions
+            // then.
+            resumable_threshold: if proxy.is_some() || tls::harness_ca().is_some() {
                 0
             } else {
                 RESUMABLE_THRESHOLD
             },
             page_size: s.page_size as u32,
             proxy,
-            extra_roots: ssl_cert_file(env)?,
+            // The standard variable; Google's clients read it. A bad file is refused here,
+            // before any request.
+            extra_roots: tls::ca_file_setting(env, "SSL_CERT_FILE")?,
         },
         bucket,
         mode,

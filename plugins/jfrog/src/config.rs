@@ -7,6 +7,7 @@ use std::path::Path;
 
 use longshore_core::ci::Ci;
 use longshore_core::settings::{Env, SettingsError};
+use longshore_core::tls::{self, CaBundle};
 use longshore_core::upload::artifactory::spec::{
     self, JfrogSpecError, Planned, Props, UploadRule, parse_file_spec, parse_props, parse_spec_vars,
 };
@@ -233,34 +234,21 @@ fn rules(s: &JfrogSettings, env: &Env, cwd: &Path) -> Result<Vec<UploadRule>, Se
     Ok(vec![rule])
 }
 
-/// The custom CAs: `PLUGIN_PEM_FILE_CONTENTS` first (always fresh, unlike the anchor's file
-/// written once and then kept), else the file at `PLUGIN_PEM_FILE_PATH` when it exists.
-fn custom_ca(
-    s: &JfrogSettings,
-    cwd: &Path,
-) -> Result<Vec<longshore_core::upload::artifactory::Certificate>, SettingsError> {
+/// The custom CA: `PLUGIN_PEM_FILE_CONTENTS` first (always fresh, unlike the anchor's file
+/// written once and then kept), else the file at `PLUGIN_PEM_FILE_PATH`.
+fn custom_ca(s: &JfrogSettings, cwd: &Path) -> Result<Option<CaBundle>, SettingsError> {
     if s.insecure {
         if !s.pem_file_contents.is_empty() || !s.pem_file_path.is_empty() {
             warn!("PLUGIN_INSECURE=true: the custom CA is not needed and not used");
         }
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    if !s.pem_file_contents.is_empty() {
-        let pem = s.pem_file_contents.replace("\\n", "\n");
-        return artifactory::parse_ca(pem.as_bytes())
-            .map_err(|e| invalid("PLUGIN_PEM_FILE_CONTENTS", e.to_string()));
-    }
-    if !s.pem_file_path.is_empty() {
-        let pem = std::fs::read(cwd.join(&s.pem_file_path)).map_err(|e| {
-            invalid(
-                "PLUGIN_PEM_FILE_PATH",
-                format!("cannot read {}: {e}", s.pem_file_path),
-            )
-        })?;
-        return artifactory::parse_ca(&pem)
-            .map_err(|e| invalid("PLUGIN_PEM_FILE_PATH", e.to_string()));
-    }
-    Ok(Vec::new())
+    tls::pem_settings(
+        &s.pem_file_contents,
+        &s.pem_file_path,
+        cwd,
+        tls::BothPem::ContentsFirst,
+    )
 }
 
 /// Checks everything; matches and maps the files.

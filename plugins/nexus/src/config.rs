@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use longshore_core::secret::Secret;
 use longshore_core::settings::{Env, SettingsError};
-use longshore_core::upload::nexus::{self, ClientOptions, Component, Layout};
+use longshore_core::tls;
+use longshore_core::upload::nexus::{ClientOptions, Component, Layout};
 use longshore_core::upload::transfer::Item;
 
 use crate::plan::*;
@@ -376,39 +377,15 @@ fn parse_format(raw: &str) -> Result<Format, SettingsError> {
     })
 }
 
+/// The client's trust: the custom CA (once: contents or path) and `PLUGIN_INSECURE`.
 fn tls(s: &NexusSettings, cwd: &Path) -> Result<ClientOptions, SettingsError> {
-    let pem = match (
-        s.pem_file_contents.trim().is_empty(),
-        s.pem_file_path.is_empty(),
-    ) {
-        (false, false) => {
-            return Err(SettingsError::Conflict {
-                first: "PLUGIN_PEM_FILE_CONTENTS".into(),
-                second: "PLUGIN_PEM_FILE_PATH".into(),
-                reason: "give the CA once".into(),
-            });
-        }
-        (false, true) => Some((
-            "PLUGIN_PEM_FILE_CONTENTS",
-            s.pem_file_contents.as_bytes().to_vec(),
-        )),
-        (true, false) => {
-            let p = cwd.join(&s.pem_file_path);
-            let bytes = std::fs::read(&p).map_err(|e| {
-                invalid(
-                    "PLUGIN_PEM_FILE_PATH",
-                    format!("cannot read {}: {e}", p.display()),
-                )
-            })?;
-            Some(("PLUGIN_PEM_FILE_PATH", bytes))
-        }
-        (true, true) => None,
-    };
-    let ca = match pem {
-        Some((var, bytes)) => nexus::parse_ca(&bytes).map_err(|e| invalid(var, e.to_string()))?,
-        None => Vec::new(),
-    };
-    if s.insecure && !ca.is_empty() {
+    let ca = tls::pem_settings(
+        &s.pem_file_contents,
+        &s.pem_file_path,
+        cwd,
+        tls::BothPem::Conflict,
+    )?;
+    if s.insecure && ca.is_some() {
         tracing::warn!("PLUGIN_INSECURE is set: the custom CA is not needed and not checked");
     }
     Ok(ClientOptions {

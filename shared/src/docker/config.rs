@@ -220,7 +220,8 @@ pub fn prepare(
         return Err(SettingsError::invalid(tags_var, "no tags to push"));
     }
 
-    let daemon = daemon_config(&s, env)?;
+    let mut daemon = daemon_config(&s, env)?;
+    daemon.certs_d = certs_d_hosts(&s, &repo);
     let credentials = credentials(&s, &repo)?;
     if !s.email.is_empty() {
         warn!("PLUGIN_EMAIL is ignored: registries no longer take an e-mail at login");
@@ -357,7 +358,26 @@ fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, Settings
         args,
         timeout: Duration::from_secs(secs),
         debug: s.debug,
+        certs_d: Vec::new(),
     })
+}
+
+/// The registries a daemon we start must trust `HARNESS_CA_PATH` for: the one pushed to, the one
+/// logged in to, the mirrors. (A base image's registry is known only to the build; a CA for it
+/// goes in `/etc/docker/certs.d` of the runner's image.)
+fn certs_d_hosts(s: &DockerSettings, repo: &Repository) -> Vec<String> {
+    let mut hosts = vec![repo.host.clone()];
+    if !s.registry.trim().is_empty() {
+        hosts.push(registry_host(&s.registry));
+    }
+    hosts.extend(s.mirror.0.iter().map(|m| registry_host(m)));
+    let mut out: Vec<String> = Vec::new();
+    for h in hosts.iter().map(|h| crate::tls::certs_d_host(h)) {
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
 }
 
 /// A login given for `PLUGIN_REGISTRY` is never sent to another host: with `PLUGIN_REPO=myorg/app`

@@ -446,8 +446,11 @@ pub(crate) fn join(base: &reqwest::Url, path: &str) -> String {
 
 // ------------------------------------------------------------------------------- the wire
 
+/// The client of the token calls (OAuth2, STS, IAM): the trust of [`crate::tls`], so a token
+/// endpoint behind a private CA or an intercepting proxy works with `SSL_CERT_FILE` or
+/// `HARNESS_CA_PATH` (it used to know only the built-in Mozilla roots).
 pub(crate) fn http() -> Result<reqwest::Client, GcpError> {
-    reqwest::Client::builder()
+    crate::tls::reqwest_builder(None)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .user_agent(concat!("longshore/", env!("CARGO_PKG_VERSION")))

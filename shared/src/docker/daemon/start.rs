@@ -37,6 +37,9 @@ pub struct DaemonConfig {
     pub timeout: Duration,
     /// Copy the daemon log to our log when done.
     pub debug: bool,
+    /// The registries the step talks to through the daemon (push, login, mirrors), by their
+    /// `certs.d` name: the ones handed the `HARNESS_CA_PATH` CAs when we start dockerd.
+    pub certs_d: Vec<String>,
 }
 
 /// A connected daemon, and the `dockerd` process when we started it.
@@ -122,6 +125,20 @@ async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
         reason: e.to_string(),
         log_tail: String::new(),
     })?;
+    // dockerd trusts a registry's CA only through certs.d (it reads no variable of ours).
+    let written =
+        crate::tls::write_certs_d(Path::new(crate::tls::CERTS_D), &cfg.certs_d).map_err(|e| {
+            DockerError::Start {
+                reason: format!(
+                    "cannot hand HARNESS_CA_PATH to dockerd in {}: {e}",
+                    crate::tls::CERTS_D
+                ),
+                log_tail: String::new(),
+            }
+        })?;
+    if !written.is_empty() {
+        info!(registries = %cfg.certs_d.join(" "), "HARNESS_CA_PATH trusted by dockerd");
+    }
     info!(args = %cfg.args.join(" "), "starting dockerd");
     let started = Instant::now();
     let mut child = tokio::process::Command::new("dockerd")

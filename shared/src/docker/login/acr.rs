@@ -6,7 +6,8 @@
 //! given as `SERVICE_PRINCIPAL_CLIENT_ID/SECRET` logs in directly, with no exchange.
 //!
 //! TLS of the Azure calls is azure_core's reqwest with the platform verifier: the system trust
-//! store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` for a private cloud's CA.
+//! store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` for a private cloud's CA; with `HARNESS_CA_PATH`,
+//! a client of ours with its CAs added ([`transport`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -407,6 +408,7 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
     let client_options = ClientOptions {
         cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
         retry: crate::retry::azure_retry_options(&crate::retry::policy()),
+        transport: transport()?,
         ..Default::default()
     };
     let tenant = plan.tenant.clone().unwrap_or_default();
@@ -465,6 +467,24 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
     Ok(Secret::new(token.token.secret()))
 }
 
+/// The Azure pipeline's HTTP client when `HARNESS_CA_PATH` is set: azure_core's own (reqwest
+/// 0.13 with the platform verifier, the same timeouts, no redirects) with the Harness CAs added
+/// to the system roots. Without it, `None`: the SDK's default client.
+fn transport() -> Result<Option<azure_core::http::Transport>, BoxError> {
+    let Some(ca) = crate::tls::harness_ca() else {
+        return Ok(None);
+    };
+    let mut b = reqwest13::Client::builder()
+        .connect_timeout(Duration::from_secs(20))
+        .read_timeout(Duration::from_secs(60))
+        .redirect(reqwest13::redirect::Policy::none());
+    for der in ca.ders() {
+        b = b.add_root_certificate(reqwest13::Certificate::from_der(der)?);
+    }
+    let client: Arc<dyn azure_core::http::HttpClient> = Arc::new(b.build()?);
+    Ok(Some(azure_core::http::Transport::new(client)))
+}
+
 fn token_endpoint(authority: &Url, tenant: &str) -> Result<String, BoxError> {
     Ok(authority
         .join(&format!("/{tenant}/oauth2/v2.0/token"))?
@@ -494,6 +514,7 @@ async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secr
         option_env!("CARGO_PKG_VERSION"),
         ClientOptions {
             retry: crate::retry::azure_retry_options(&crate::retry::policy()),
+            transport: transport()?,
             ..Default::default()
         },
         Vec::new(),

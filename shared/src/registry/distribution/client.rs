@@ -21,17 +21,13 @@ impl Registry {
         auth: Option<&RegistryAuth>,
         insecure: bool,
     ) -> Result<Registry, DistributionError> {
-        let mut builder = reqwest::Client::builder()
+        // The docker convention for a private CA (/etc/docker/certs.d/<host>/ca.crt), beside the
+        // system roots and HARNESS_CA_PATH.
+        let ca = crate::tls::certs_d_ca(host).map_err(|e| fail(crate::error::one_line(&e)))?;
+        let mut builder = crate::tls::reqwest_builder(&ca)
             .timeout(Duration::from_secs(600))
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("longshore/", env!("CARGO_PKG_VERSION")));
-        // The docker convention for a private CA: /etc/docker/certs.d/<host>/ca.crt.
-        let ca = Path::new("/etc/docker/certs.d").join(host).join("ca.crt");
-        if let Ok(pem) = std::fs::read(&ca) {
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| fail(format!("{}: {e}", ca.display())))?;
-            builder = builder.add_root_certificate(cert);
-        }
         if insecure {
             // Named insecure (PLUGIN_INSECURE_REGISTRIES, or PLUGIN_INSECURE for PLUGIN_REGISTRY):
             // TLS without verification, else plain HTTP, as dockerd does for such a registry.

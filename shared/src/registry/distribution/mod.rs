@@ -8,8 +8,8 @@
 //! while they are made (see [`super::spool`]): its digest is known only at the end, when a
 //! registry that already has the blob makes us drop the upload instead of finishing it. OCI
 //! archives are pushed as they are. Registry auth: Basic, or the Bearer token flow the registry announces
-//! in `WWW-Authenticate`. TLS trusts the system roots plus `/etc/docker/certs.d/<host>/ca.crt`,
-//! the docker convention. An insecure registry gets TLS without verification, else plain HTTP,
+//! in `WWW-Authenticate`. TLS trusts the roots of [`crate::tls`] (system, `HARNESS_CA_PATH`) plus
+//! `/etc/docker/certs.d/<host>/ca.crt`, the docker convention. An insecure registry gets TLS without verification, else plain HTTP,
 //! as dockerd does; a loopback registry may speak plain HTTP, but one that speaks TLS is verified
 //! (dockerd accepts any certificate there).
 

@@ -25,8 +25,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The CA certificate type of [`ClientOptions::ca`].
-pub use reqwest::Certificate;
 use reqwest::{Body, Client, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
 use tracing::info;
@@ -35,6 +33,7 @@ pub mod file_spec;
 pub mod spec;
 
 use crate::secret::Secret;
+use crate::tls::CaBundle;
 use crate::upload::transfer::{Destination, Item, Progress, Remote, TransferError};
 use spec::Props;
 
@@ -53,9 +52,6 @@ pub enum ArtifactoryError {
     /// Not an http(s) URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
-    /// The custom CA is not a PEM certificate bundle.
-    #[error("not a PEM certificate bundle: {0}")]
-    Ca(String),
     /// A proxy URL is unusable.
     #[error("{var}: '{url}' is not a proxy URL: {reason}")]
     Proxy {
@@ -177,24 +173,14 @@ pub struct Proxies {
 /// How to reach the server.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
-    /// Extra trusted CAs (beside the built-in roots).
-    pub ca: Vec<Certificate>,
+    /// The custom CA (`PLUGIN_PEM_FILE_*`), trusted beside the roots of [`crate::tls`].
+    pub ca: Option<CaBundle>,
     /// Accept any certificate.
     pub insecure: bool,
     /// Explicit proxies (otherwise `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`).
     pub proxies: Proxies,
     /// `User-Agent`.
     pub user_agent: String,
-}
-
-/// Parses a PEM bundle for [`ClientOptions::ca`].
-pub fn parse_ca(pem: &[u8]) -> Result<Vec<Certificate>, ArtifactoryError> {
-    let certs =
-        Certificate::from_pem_bundle(pem).map_err(|e| ArtifactoryError::Ca(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(ArtifactoryError::Ca("no certificate found".into()));
-    }
-    Ok(certs)
 }
 
 /// The proxies as reqwest takes them; also the check made before any request.
@@ -241,15 +227,12 @@ pub fn build_proxies(p: &Proxies) -> Result<Vec<reqwest::Proxy>, ArtifactoryErro
 
 /// Builds the HTTP client.
 pub fn client(opts: &ClientOptions) -> Result<Client, ArtifactoryError> {
-    let mut b = Client::builder()
+    let mut b = crate::tls::reqwest_builder(&opts.ca)
         .connect_timeout(Duration::from_secs(10))
         // Per read, not per request: a large upload may take long, a silent server may not.
         .read_timeout(Duration::from_secs(300))
         .user_agent(opts.user_agent.clone())
         .danger_accept_invalid_certs(opts.insecure);
-    for c in &opts.ca {
-        b = b.add_root_certificate(c.clone());
-    }
     for p in build_proxies(&opts.proxies)? {
         b = b.proxy(p);
     }

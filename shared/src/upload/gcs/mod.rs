@@ -38,8 +38,8 @@ use tracing::{info, warn};
 
 use crate::upload::transfer::{Destination, Item, Progress, Remote, SHA256_META, TransferError};
 
-/// URLs as the settings parse them, and the CA certificates of [`GcsOptions::extra_roots`].
-pub use reqwest::{Certificate, Url};
+/// URLs as the settings parse them.
+pub use reqwest::Url;
 
 /// Google's endpoint (JSON API and uploads).
 pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -87,9 +87,9 @@ pub struct GcsOptions {
     pub page_size: u32,
     /// Proxies from `PLUGIN_ENABLE_PROXY` (`http`, `https`, `no_proxy`).
     pub proxy: Option<(Option<String>, Option<String>, Option<String>)>,
-    /// The certificates of `SSL_CERT_FILE`, trusted by our JSON API client beside its built-in
-    /// roots (the crate's client reads the variable itself).
-    pub extra_roots: Vec<reqwest::Certificate>,
+    /// The certificates of `SSL_CERT_FILE`, trusted by our JSON API client beside the roots of
+    /// [`crate::tls`] (the crate's client reads the variable itself).
+    pub extra_roots: Option<crate::tls::CaBundle>,
 }
 
 /// What a listing says of an object, kept for the download's integrity check.
@@ -135,7 +135,7 @@ impl Gcs {
     ) -> Result<Arc<Gcs>, String> {
         use google_cloud_gax::retry_policy::RetryPolicyExt as _;
         let policy = crate::retry::policy();
-        let mut b = reqwest::Client::builder()
+        let mut b = crate::tls::reqwest_builder(&opts.extra_roots)
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(120))
             .no_gzip()
@@ -156,9 +156,6 @@ impl Gcs {
                         .no_proxy(no),
                 );
             }
-        }
-        for c in &opts.extra_roots {
-            b = b.add_root_certificate(c.clone());
         }
         let http = b.build().map_err(|e| crate::error::one_line(&e))?;
         let mut sb = google_cloud_storage::client::Storage::builder()

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::{Body, Certificate, Client, RequestBuilder, Response};
+use reqwest::{Body, Client, RequestBuilder, Response};
 use tokio::io::AsyncReadExt as _;
 
 use crate::secret::Secret;
+use crate::tls::CaBundle;
 use crate::upload::transfer::{Destination, Item, Progress, Remote, TransferError};
 
 /// Chunk size of streamed bodies: small enough that memory stays flat, large enough for speed.
@@ -34,44 +35,30 @@ pub const MAX_ASSETS: usize = 3;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NexusError {
-    /// The custom CA is not PEM or holds no certificate.
-    #[error("not a PEM certificate bundle: {0}")]
-    Ca(String),
     /// The TLS stack refused the configuration.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
 
-/// Parses a PEM bundle (one or more certificates) for [`ClientOptions::ca`].
-pub fn parse_ca(pem: &[u8]) -> Result<Vec<Certificate>, NexusError> {
-    let certs = Certificate::from_pem_bundle(pem).map_err(|e| NexusError::Ca(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(NexusError::Ca("no certificate found".into()));
-    }
-    Ok(certs)
-}
-
 /// How to reach the server.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
-    /// Extra trusted CAs (beside the built-in roots).
-    pub ca: Vec<Certificate>,
+    /// The custom CA (`PLUGIN_PEM_FILE_*`), trusted beside the roots of [`crate::tls`].
+    pub ca: Option<CaBundle>,
     /// Accept any certificate (self-signed servers without a CA at hand).
     pub insecure: bool,
 }
 
 /// Builds the HTTP client. Proxies come from `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`.
 pub fn client(opts: &ClientOptions) -> Result<Client, NexusError> {
-    let mut b = Client::builder()
+    crate::tls::reqwest_builder(&opts.ca)
         .connect_timeout(Duration::from_secs(10))
         // Per read, not per request: a large upload may take long, a silent server may not.
         .read_timeout(Duration::from_secs(300))
         .user_agent(concat!("longshore-nexus/", env!("CARGO_PKG_VERSION")))
-        .danger_accept_invalid_certs(opts.insecure);
-    for c in &opts.ca {
-        b = b.add_root_certificate(c.clone());
-    }
-    b.build().map_err(|e| NexusError::Client(e.to_string()))
+        .danger_accept_invalid_certs(opts.insecure)
+        .build()
+        .map_err(|e| NexusError::Client(e.to_string()))
 }
 
 /// The client, the login and the retry policy every request goes through.
