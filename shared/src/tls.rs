@@ -16,7 +16,7 @@
 //! into the distribution's anchors and runs `update-ca-certificates`): only our own processes
 //! trust it, and only for this step.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -263,35 +263,65 @@ pub fn with_harness<'a>(own: impl IntoIterator<Item = &'a CaBundle>) -> Vec<&'a 
 
 /// Hands the Harness CA to a dockerd we start: `<certs_d>/<host>/harness-ca.crt` for each
 /// registry `host` (dockerd adds every `*.crt` there to the system roots for that registry, so a
-/// `ca.crt` already there keeps working). Without `HARNESS_CA_PATH`, nothing is written.
-/// Returns the files written.
-pub fn write_certs_d(certs_d: &Path, hosts: &[String]) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let Some(ca) = harness_ca() else {
-        return Ok(Vec::new());
-    };
-    write_certs_d_for(certs_d, hosts, ca)
+/// `ca.crt` already there keeps working). Without `HARNESS_CA_PATH`, nothing is written. The
+/// files go when the returned guard is dropped, with the daemon: on a reused machine they must
+/// not outlive the step.
+pub fn write_certs_d(certs_d: &Path, hosts: &[String]) -> std::io::Result<CertsDFiles> {
+    match harness_ca() {
+        Some(ca) => write_certs_d_for(certs_d, hosts, ca),
+        None => Ok(CertsDFiles::default()),
+    }
+}
+
+/// The `certs.d` files (and directories) [`write_certs_d`] made; removed when dropped.
+#[derive(Debug, Default)]
+pub struct CertsDFiles {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl CertsDFiles {
+    /// The files written.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+impl Drop for CertsDFiles {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        // Only directories we made, and only when empty (another CA may have arrived since).
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 fn write_certs_d_for(
     certs_d: &Path,
     hosts: &[String],
     ca: &CaBundle,
-) -> std::io::Result<Vec<std::path::PathBuf>> {
+) -> std::io::Result<CertsDFiles> {
     let pem = ca.pem();
-    let mut written = Vec::new();
+    let mut out = CertsDFiles::default();
     for host in hosts {
         // A host is one path segment: a name that could climb out of certs.d is skipped.
         if host.is_empty() || host.contains(['/', '\\']) || host.starts_with('.') {
             continue;
         }
         let dir = certs_d.join(host);
-        std::fs::create_dir_all(&dir)?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir)?;
+            out.dirs.push(dir.clone());
+        }
         let file = dir.join(CERTS_D_FILE);
         std::fs::write(&file, &pem)?;
         debug!(file = %file.display(), "Harness CA handed to dockerd");
-        written.push(file);
+        out.files.push(file);
     }
-    Ok(written)
+    Ok(out)
 }
 
 /// The `certs.d` directory dockerd reads for a registry `host`: Docker Hub's is its API host.
@@ -476,7 +506,8 @@ IQD90nR968bQ6uQxNEDQ5ndelU0UwsmzY0WjzkVjYkI4pw==
         let hosts: Vec<String> = ["registry.corp:5000", "mirror.corp", "../etc", "a/b", ""]
             .map(String::from)
             .into();
-        let written = write_certs_d_for(dir.path(), &hosts, &ca).unwrap();
+        let guard = write_certs_d_for(dir.path(), &hosts, &ca).unwrap();
+        let written = guard.files().to_vec();
         assert_eq!(
             written,
             vec![
@@ -488,8 +519,13 @@ IQD90nR968bQ6uQxNEDQ5ndelU0UwsmzY0WjzkVjYkI4pw==
             let back = CaBundle::read(f).unwrap();
             assert_eq!(back.ders(), ca.ders());
         }
-        assert_eq!(std::fs::read_to_string(existing).unwrap(), "kept");
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "kept");
         assert!(!dir.path().join("etc").exists());
+        // Dropped with the daemon: our files and the directories we made go, the rest stays.
+        drop(guard);
+        assert!(written.iter().all(|f| !f.exists()));
+        assert!(!dir.path().join("mirror.corp").exists());
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "kept");
         assert_eq!(certs_d_host("docker.io"), "registry-1.docker.io");
         assert_eq!(certs_d_host("ghcr.io"), "ghcr.io");
     }

@@ -738,3 +738,30 @@ fn read_tags_file(path: &Path) -> Result<Vec<String>, SettingsError> {
         list.0
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(pairs: &[(&str, &str)], repo: &str) -> Vec<String> {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let s = DockerSettings::load(&env).unwrap();
+        certs_d_hosts(&s, &Repository::parse(repo).unwrap())
+    }
+
+    #[test]
+    fn dockerd_gets_the_harness_ca_for_the_push_registry_the_login_and_the_mirrors() {
+        assert_eq!(
+            hosts(
+                &[
+                    ("PLUGIN_REGISTRY", "https://registry.corp:5000"),
+                    ("PLUGIN_MIRROR", "https://mirror.corp,registry.corp:5000"),
+                ],
+                "registry.corp:5000/team/app",
+            ),
+            ["registry.corp:5000", "mirror.corp"]
+        );
+        // Docker Hub's certs.d name is its API host.
+        assert_eq!(hosts(&[], "team/app"), ["registry-1.docker.io"]);
+    }
+}

@@ -469,3 +469,61 @@ fn client_id_aliases_follow_plugins_acr_and_a_user_registry_type_is_kept() {
         serde_json::from_str(&std::fs::read_to_string(&artifact).expect("artifact file")).unwrap();
     assert_eq!(doc["data"]["registryType"], "Custom");
 }
+
+/// `HARNESS_CA_PATH` (issue #15) reaches the Azure pipeline: Azure AD and the registry host serve
+/// a certificate of a fresh CA nothing on this machine trusts (no `SSL_CERT_FILE` either), so
+/// the login fails without it and goes through with it, token exchange included.
+#[test]
+fn harness_ca_path_is_trusted_by_the_azure_pipeline() {
+    let s = require_services!();
+    let ca = longshore_tests::tls::TestCa::new("harness-azure");
+    let fx = AzureFixture::start(
+        Expect {
+            tenant: TENANT.into(),
+            client_id: CLIENT_ID.into(),
+            auth: ClientAuth::Secret(CLIENT_SECRET.into()),
+            identity_header: IDENTITY_HEADER.into(),
+        },
+        ca.dir(),
+        &s.ca,
+        &s.registry_tls,
+    );
+    let dir = workspace(&s);
+    let acr = |name: &str| {
+        Plugin::new("acr", dir.path())
+            .env("DOCKER_HOST", &s.docker_host)
+            .env("PLUGIN_DAEMON_OFF", "true")
+            .env("PLUGIN_PULL_IMAGE", "false")
+            .env("PLUGIN_REGISTRY", &fx.registry)
+            .env("AZURE_AUTHORITY_HOST", &fx.authority)
+            .env("PLUGIN_REPO", name)
+            .env("PLUGIN_TAGS", "1")
+            .env("CLIENT_ID", CLIENT_ID)
+            .env("PLUGIN_CLIENT_SECRET", CLIENT_SECRET)
+            .env("PLUGIN_TENANT_ID", TENANT)
+    };
+
+    let name = unique("acr/harness-ca-refused");
+    let run = acr(&name).run();
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert!(
+        run.stderr.contains("Azure AD token"),
+        "not the Azure AD call that failed:\n{}",
+        run.stderr
+    );
+    assert!(fx.received_by("aad").is_empty(), "{:#?}", fx.received());
+    assert!(fx.received_by("acr").is_empty(), "{:#?}", fx.received());
+    assert_no_secret(&run.output());
+
+    let name = unique("acr/harness-ca");
+    let artifact = dir.path().join("artifact.json");
+    let run = acr(&name)
+        .env("HARNESS_CA_PATH", ca.ca_path())
+        .env("PLUGIN_ARTIFACT_FILE", &artifact)
+        .run();
+    run.assert_success();
+    assert_no_secret(&run.output());
+    assert_eq!(fx.received_by("aad").len(), 1, "{:#?}", fx.received());
+    assert_exchange(&fx);
+    assert_pushed(&s, &fx, &name, &["1"], &artifact);
+}

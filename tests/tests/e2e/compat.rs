@@ -8,7 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use longshore_tests::{Plugin, plugin_bin, write_files};
 
 /// Read by every plugin's entry point (`longshore_core::cli::main`), outside its settings table.
-const ENTRY_VARIABLES: &[&str] = &["PLUGIN_ENV_FILE", "PLUGIN_DEBUG", "PLUGIN_RETRY_MAX_TIME"];
+const ENTRY_VARIABLES: &[&str] = &[
+    "PLUGIN_ENV_FILE",
+    "PLUGIN_DEBUG",
+    "PLUGIN_RETRY_MAX_TIME",
+    "HARNESS_CA_PATH",
+];
 
 /// What a row says about its variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,9 @@
 //! (`PLUGIN_PEM_FILE_CONTENTS` / `PLUGIN_PEM_FILE_PATH` for jfrog and nexus, `AWS_CA_BUNDLE` for
 //! s3, `SSL_CERT_FILE` for gcs, `/etc/docker/certs.d/<host>/ca.crt` for the image plugins); an
 //! unverified connection only when `PLUGIN_INSECURE` (or `PLUGIN_INSECURE_REGISTRIES`) asks.
+//! `HARNESS_CA_PATH`, the runner's CA bundle, is trusted by every plugin (issue #15): one test per
+//! client kind (our HTTP client, the AWS SDK, the Google token client, the registry client, the
+//! dockerd we start; the Azure pipeline's is in `acr.rs`).
 //!
 //! Each test makes a fresh CA nothing on this machine trusts (`tls::TestCa`) and serves the
 //! fixture or service through a TLS-terminating forwarder (`tls::TlsFront`). The harness runs the
@@ -410,34 +413,55 @@ impl Drop for CertsD {
     }
 }
 
-#[test]
-fn daemonless_push_verifies_the_registry_certificate_unless_the_registry_is_insecure() {
-    let s = require_services!();
-    let ca = TestCa::new("registry");
-    let dir = tempfile::tempdir().unwrap();
-    let tar = dir.path().join("base.tar");
-    longshore_tests::docker_cli(&s, &["save", "-o", tar.to_str().unwrap(), &s.base_image])
-        .assert_success();
-    // The TLS registry behind a front with a fresh CA: a loopback registry with a certificate
-    // nothing trusts (dockerd would take it as insecure; we do not).
-    let front = TlsFront::start_to_tls(
-        socket_of(&format!("https://{}", s.registry_tls)),
-        &ca,
-        &s.ca,
-    );
-    let host = front.addr.to_string();
-    let registry = longshore_tests::Registry::tls(&s);
-    let push = |name: &str| {
-        Plugin::new("docker", dir.path())
+/// The TLS registry of the services behind a front serving a certificate of `ca`, and a
+/// `docker save` tarball of the base image to push to it without a daemon.
+struct TlsRegistry {
+    dir: tempfile::TempDir,
+    front: TlsFront,
+    /// The front's `127.0.0.1:<port>`: the registry host the plugin sees.
+    host: String,
+    registry: longshore_tests::Registry,
+}
+
+impl TlsRegistry {
+    fn start(s: &Services, ca: &TestCa) -> TlsRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = dir.path().join("base.tar");
+        longshore_tests::docker_cli(s, &["save", "-o", tar.to_str().unwrap(), &s.base_image])
+            .assert_success();
+        let front =
+            TlsFront::start_to_tls(socket_of(&format!("https://{}", s.registry_tls)), ca, &s.ca);
+        TlsRegistry {
+            dir,
+            host: front.addr.to_string(),
+            front,
+            registry: longshore_tests::Registry::tls(s),
+        }
+    }
+
+    /// A daemonless push of the tarball as `<host>/<name>:1`.
+    fn push(&self, s: &Services, name: &str) -> Plugin {
+        Plugin::new("docker", self.dir.path())
             .env("PLUGIN_USERNAME", &s.user)
             .env("PLUGIN_PASSWORD", &s.password)
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
             .env("PLUGIN_DAEMON_OFF", "true")
-            .env("PLUGIN_REPO", format!("{host}/{name}"))
+            .env("PLUGIN_REPO", format!("{}/{name}", self.host))
             .env("PLUGIN_TAGS", "1")
             .env("PLUGIN_PUSH_ONLY", "true")
             .env("PLUGIN_SOURCE_TAR_PATH", "base.tar")
-    };
+    }
+}
+
+#[test]
+fn daemonless_push_verifies_the_registry_certificate_unless_the_registry_is_insecure() {
+    let s = require_services!();
+    let ca = TestCa::new("registry");
+    // The TLS registry behind a front with a fresh CA: a loopback registry with a certificate
+    // nothing trusts (dockerd would take it as insecure; we do not).
+    let r = TlsRegistry::start(&s, &ca);
+    let (front, host, registry) = (&r.front, r.host.clone(), &r.registry);
+    let push = |name: &str| r.push(&s, name);
 
     let name = longshore_tests::unique("tls/refused");
     let run = push(&name).run();
@@ -495,4 +519,269 @@ fn daemonless_push_verifies_the_registry_certificate_unless_the_registry_is_inse
         push(&name).run().assert_success();
         assert_eq!(registry.tags(&name), Some(vec!["1".to_string()]));
     }
+}
+
+// ------------------------------------------------------------------------- HARNESS_CA_PATH
+
+// `HARNESS_CA_PATH` (issue #15): the PEM bundle of extra CAs the Harness runner mounts, read once
+// by every plugin's entry point and trusted by every kind of client we make or configure. Each
+// test below shows one client kind refusing the fresh CA without it and trusting it with it.
+
+/// A missing file, a text file and a key: each refused on one line naming `HARNESS_CA_PATH`,
+/// before any connection (the front saw no handshake, good or bad).
+fn assert_bad_harness_ca_refused(plugin: impl Fn() -> Plugin, dir: &Path, front: &TlsFront) {
+    write_files(
+        dir,
+        &[
+            ("harness/not-a-pem.txt", "hello"),
+            (
+                "harness/key.pem",
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            ),
+        ],
+    );
+    let before = (front.forwarded(), front.refused());
+    for bad in ["missing.pem", "not-a-pem.txt", "key.pem"] {
+        plugin()
+            .env("HARNESS_CA_PATH", dir.join("harness").join(bad))
+            .run()
+            .assert_refused("HARNESS_CA_PATH", bad);
+    }
+    assert_eq!(
+        (front.forwarded(), front.refused()),
+        before,
+        "a bad HARNESS_CA_PATH still connected"
+    );
+}
+
+#[test]
+fn harness_ca_path_is_trusted_by_our_http_client_nexus() {
+    let ca = TestCa::new("harness-nexus");
+    let other = TestCa::new("harness-nexus-other");
+    let dir = tempfile::tempdir().unwrap();
+    let body = "component over TLS, CA from the runner";
+    write_files(dir.path(), &[("dist/app.bin", body)]);
+    let fx = Fixture::start(Options::nexus3());
+    let front = TlsFront::start(fx.addr.parse().unwrap(), &ca);
+
+    let run = nexus(&front, dir.path()).run();
+    assert_certificate_error(&error_line(&run, "nexus, no CA"), &[], "nexus, no CA");
+    // A bundle without the signer does not make the connection insecure.
+    let run = nexus(&front, dir.path())
+        .env("HARNESS_CA_PATH", other.ca_path())
+        .run();
+    assert_certificate_error(&error_line(&run, "nexus, other CA"), &[], "nexus, other CA");
+    assert_eq!(
+        front.forwarded(),
+        0,
+        "a refused certificate relayed a request"
+    );
+    assert_bad_harness_ca_refused(|| nexus(&front, dir.path()), dir.path(), &front);
+    assert!(fx.received().is_empty(), "{:?}", fx.received());
+
+    nexus(&front, dir.path())
+        .env("HARNESS_CA_PATH", ca.ca_path())
+        .run()
+        .assert_success();
+    assert!(front.forwarded() > 0);
+    assert_eq!(
+        fx.stored("raw-hosted", "tls/app.bin"),
+        Some(body.as_bytes().to_vec())
+    );
+}
+
+#[test]
+fn harness_ca_path_is_trusted_by_the_aws_sdk_s3() {
+    let s = require_services!();
+    let ca = TestCa::new("harness-s3");
+    let dir = tempfile::tempdir().unwrap();
+    let body = "object over TLS, CA from the runner";
+    write_files(dir.path(), &[("app.bin", body)]);
+    let front = TlsFront::start(socket_of(&s.s3sfs), &ca);
+    let prefix = longshore_tests::unique("harness-ca");
+
+    let key = format!("{prefix}/none/app.bin");
+    let run = s3(&s, &front, dir.path(), &key).run();
+    assert_certificate_error(&error_line(&run, "s3, no CA"), &[], "s3, no CA");
+    assert_eq!(
+        front.forwarded(),
+        0,
+        "a refused certificate relayed a request"
+    );
+    assert_eq!(s3_object(&s, &key), None);
+    assert_bad_harness_ca_refused(|| s3(&s, &front, dir.path(), &key), dir.path(), &front);
+
+    let key = format!("{prefix}/harness/app.bin");
+    s3(&s, &front, dir.path(), &key)
+        .env("HARNESS_CA_PATH", ca.ca_path())
+        .run()
+        .assert_success();
+    assert_eq!(s3_object(&s, &key), Some(body.as_bytes().to_vec()));
+    assert!(front.forwarded() > 0);
+}
+
+#[test]
+fn harness_ca_path_is_trusted_by_the_google_token_client_gcs() {
+    use longshore_tests::google_fixture::{Fixture as Google, Role};
+    let s = require_services!();
+    if s.gcs_emulator.is_empty() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "LONGSHORE_GCS_EMULATOR is missing"
+        );
+        return;
+    }
+    let oidc = "eyJhbGciOiJSUzI1NiJ9.longshore-harness-ca.sig";
+    let email = "ci@longshore-test.iam.gserviceaccount.com";
+    let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/ci-pool/providers/harness";
+    let sts = Google::start(Role::Sts {
+        subject_token: oidc.into(),
+        audience: audience.into(),
+    });
+    let iam = Google::start(Role::Iam {
+        email: email.into(),
+    });
+    // Both token endpoints behind TLS with a CA only HARNESS_CA_PATH holds; the bucket is the
+    // emulator's plain endpoint, so the only TLS in the run is the token client's.
+    let ca = TestCa::new("harness-google");
+    let sts_front = TlsFront::start(sts.addr.parse().unwrap(), &ca);
+    let iam_front = TlsFront::start(iam.addr.parse().unwrap(), &ca);
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("a.txt", "token over TLS")]);
+    let prefix = longshore_tests::unique("harness-ca");
+    let gcs = || {
+        Plugin::new("gcs", dir.path()).envs([
+            ("PLUGIN_OIDC_TOKEN_ID", oidc),
+            ("PLUGIN_PROJECT_NUMBER", "123456"),
+            ("PLUGIN_POOL_ID", "ci-pool"),
+            ("PLUGIN_PROVIDER_ID", "harness"),
+            ("PLUGIN_SERVICE_ACCOUNT_EMAIL", email),
+            ("PLUGIN_STS_ENDPOINT", sts_front.url().as_str()),
+            ("PLUGIN_IAM_ENDPOINT", iam_front.url().as_str()),
+            ("PLUGIN_ENDPOINT", s.gcs_emulator.as_str()),
+            ("PLUGIN_SOURCE", "a.txt"),
+            ("PLUGIN_TARGET", &format!("{}/{prefix}/", s.gcs_bucket)),
+        ])
+    };
+
+    let run = gcs().run();
+    let line = error_line(&run, "gcs token, no CA");
+    assert_certificate_error(&line, &[], "gcs token, no CA");
+    assert!(line.contains("Security Token Service"), "{line}");
+    assert_eq!(
+        sts_front.forwarded(),
+        0,
+        "a refused certificate relayed a request"
+    );
+    assert!(sts.received().is_empty());
+    assert_eq!(gcs_object(&s, &format!("{prefix}/a.txt")), None);
+
+    gcs()
+        .env("HARNESS_CA_PATH", ca.ca_path())
+        .run()
+        .assert_success();
+    assert_eq!(sts.received().len(), 1, "{:?}", sts.received());
+    assert_eq!(iam.received().len(), 1, "{:?}", iam.received());
+    assert_eq!(
+        gcs_object(&s, &format!("{prefix}/a.txt")),
+        Some(b"token over TLS".to_vec())
+    );
+}
+
+#[test]
+fn harness_ca_path_is_trusted_by_the_registry_client_daemonless_push() {
+    let s = require_services!();
+    let ca = TestCa::new("harness-registry");
+    let r = TlsRegistry::start(&s, &ca);
+    let (front, registry) = (&r.front, &r.registry);
+    let push = |name: &str| r.push(&s, name);
+
+    let name = longshore_tests::unique("harness-ca/refused");
+    let run = push(&name).run();
+    assert_certificate_error(&error_line(&run, "registry, no CA"), &[], "registry, no CA");
+    assert_eq!(
+        front.forwarded(),
+        0,
+        "a refused certificate relayed a request"
+    );
+    assert_eq!(registry.tags(&name), None);
+
+    let name = longshore_tests::unique("harness-ca/trusted");
+    push(&name)
+        .env("HARNESS_CA_PATH", ca.ca_path())
+        .run()
+        .assert_success();
+    assert_eq!(registry.tags(&name), Some(vec!["1".to_string()]));
+}
+
+/// The base64 body of a PEM text, whitespace removed: the same certificate whatever the line
+/// breaks.
+fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----"))
+        .flat_map(|l| l.split_whitespace())
+        .collect()
+}
+
+#[test]
+fn harness_ca_path_is_handed_to_the_dockerd_we_start_through_certs_d() {
+    // A registry name no one else uses, so no other certs.d entry is touched.
+    let host = format!("{}.harness-ca.test", longshore_tests::unique("registry"));
+    let certs_d = Path::new("/etc/docker/certs.d").join(&host);
+    // The plugin writes /etc/docker/certs.d (as root, in its DinD container); a test that cannot
+    // write there cannot watch it (the unit tests of tls.rs check the files themselves).
+    if std::fs::create_dir_all(&certs_d)
+        .and_then(|()| std::fs::remove_dir(&certs_d))
+        .is_err()
+    {
+        eprintln!("skipped: /etc/docker/certs.d is not writable");
+        return;
+    }
+    let _guard = CertsD(certs_d.clone());
+    let ca = TestCa::new("harness-dockerd");
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", "FROM scratch\n")]);
+    // A fake dockerd that copies what certs.d holds for the registry when it starts, then exits
+    // (no privileges needed, no second daemon on this machine).
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let seen = dir.path().join("seen.crt");
+    std::fs::write(
+        bin.join("dockerd"),
+        format!(
+            "#!/bin/sh\ncp {}/harness-ca.crt {} 2>/dev/null\nexit 3\n",
+            certs_d.display(),
+            seen.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(bin.join("dockerd"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let docker = || {
+        Plugin::new("docker", dir.path())
+            .path_prepend(&bin)
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}/none.sock", dir.path().display()),
+            )
+            .env("PLUGIN_REPO", format!("{host}/app"))
+            .env("PLUGIN_DAEMON_RETRY_COUNT", "30")
+    };
+
+    let run = docker().run();
+    assert!(run.stderr.contains("exited"), "{}", run.stderr);
+    assert!(
+        !seen.exists(),
+        "a CA was handed to dockerd without HARNESS_CA_PATH"
+    );
+
+    let run = docker().env("HARNESS_CA_PATH", ca.ca_path()).run();
+    assert!(run.stderr.contains("exited"), "{}", run.stderr);
+    let handed = std::fs::read_to_string(&seen).expect("dockerd saw no harness-ca.crt");
+    assert_eq!(pem_body(&handed), pem_body(&ca.ca_pem()));
+    // Removed with the daemon: nothing of the step is left in the machine's certs.d.
+    assert!(!certs_d.exists(), "{} left behind", certs_d.display());
 }

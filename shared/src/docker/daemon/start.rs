@@ -49,6 +49,8 @@ pub struct Daemon {
     child: Option<tokio::process::Child>,
     log: Option<PathBuf>,
     _log_dir: Option<tempfile::TempDir>,
+    /// The Harness CA files of the dockerd we started, removed with it.
+    _certs_d: crate::tls::CertsDFiles,
 }
 
 impl Daemon {
@@ -66,6 +68,7 @@ impl Daemon {
                 child: None,
                 log: None,
                 _log_dir: None,
+                _certs_d: Default::default(),
             });
         }
         // A mounted socket with a live daemon: starting a second one would fight over it.
@@ -80,6 +83,7 @@ impl Daemon {
                 child: None,
                 log: None,
                 _log_dir: None,
+                _certs_d: Default::default(),
             });
         }
         start(cfg).await
@@ -136,7 +140,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
                 log_tail: String::new(),
             }
         })?;
-    if !written.is_empty() {
+    if !written.files().is_empty() {
         info!(registries = %cfg.certs_d.join(" "), "HARNESS_CA_PATH trusted by dockerd");
     }
     info!(args = %cfg.args.join(" "), "starting dockerd");
@@ -175,6 +179,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Daemon, DockerError> {
                     child: Some(child),
                     log: cfg.debug.then(|| log_path.clone()),
                     _log_dir: Some(dir),
+                    _certs_d: written,
                 });
             }
         }
