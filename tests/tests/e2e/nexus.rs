@@ -530,7 +530,7 @@ fn bad_settings_are_refused_before_any_request() {
                 ("PLUGIN_ARTIFACTS", one),
                 ("PLUGIN_PEM_FILE_PATH", "bad.pem"),
             ],
-            "PLUGIN_PEM_FILE_PATH: not a PEM certificate bundle",
+            "bad.pem holds no PEM certificate",
         ),
         (
             "missing pem",
