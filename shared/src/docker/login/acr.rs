@@ -7,7 +7,7 @@
 //!
 //! TLS of the Azure calls is azure_core's reqwest with the platform verifier: the system trust
 //! store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` for a private cloud's CA; with `HARNESS_CA_PATH`,
-//! a client of ours with its CAs added ([`transport`]).
+//! a client of ours with its CAs added (`transport`).
 
 use std::sync::Arc;
 use std::time::Duration;
