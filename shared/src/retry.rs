@@ -138,14 +138,17 @@ pub struct Attempts {
 impl Attempts {
     /// After a transient failure: how long to wait before the next attempt, or `None` when the
     /// attempts or the time are used up (the wait counts: an attempt that would start after
-    /// the time cap is not made).
+    /// the time cap is not made). The first failure always gets its second attempt, whatever
+    /// the time: one request that hung until its read timeout (longer than the cap) is the
+    /// failure most worth trying once more.
     pub fn next_wait(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
         self.failed += 1;
         if self.failed >= self.policy.attempts {
             return None;
         }
         let wait = self.policy.delay(self.failed, retry_after);
-        (self.started.elapsed() + wait < self.policy.max_time).then_some(wait)
+        let in_time = self.started.elapsed() + wait < self.policy.max_time;
+        (self.failed == 1 || in_time).then_some(wait)
     }
 
     /// After a transient failure described by `why`: logs `what: why; retrying in …` and waits,
@@ -316,6 +319,11 @@ mod tests {
             ..RetryPolicy::default()
         }
         .start();
+        // The first failure is tried again whatever the time; the next one is past the cap.
+        assert_eq!(
+            a.next_wait(Some(Duration::from_secs(5))),
+            Some(Duration::from_secs(5))
+        );
         assert!(a.next_wait(Some(Duration::from_secs(5))).is_none());
         let mut one = RetryPolicy::default().with_attempts(1).start();
         assert!(one.next_wait(None).is_none());
