@@ -633,7 +633,12 @@ def docker_group():
         ok = m.rc == 0 and reg.has(repo, "1")
         record("docker", workload, tool, run, m, ok, shown(extra, argv, cwd=ctx))
 
-    tools = {"longshore": ours, "docker-cli": cli}
+    def ours_legacy(cold):
+        extra, argv, _ = ours(cold)
+        return dict(extra, DOCKER_BUILDKIT="0", PLUGIN_REPO=f"{host}/bench/legacy"), argv, "bench/legacy"
+
+    # longshore builds with BuildKit by default; the legacy builder is DOCKER_BUILDKIT=0.
+    tools = {"longshore": ours, "longshore-legacy": ours_legacy, "docker-cli": cli}
     for run in range(RUNS):
         for tool in rotate(list(tools), run):
             one("build-push-cold", tool, run, tools[tool], cold=True, wipe=True)
@@ -644,6 +649,8 @@ def docker_group():
     for run in range(RUNS):
         for tool in rotate(list(tools), run):
             one("build-push-warm", tool, run, tools[tool], cold=False, wipe=False)
+
+    cache_round_trip(reg, base, host)
 
     # Push-only from a tarball (daemonless) against docker push and skopeo copy, all cold.
     tar = BENCH_DIR / "image.tar"
@@ -695,6 +702,36 @@ def docker_group():
             ok = m.rc == 0 and reg.has(repo, "1")
             record("docker", "push-warm", tool, run, m, ok, shown(extra, argv))
     reg.stop()
+
+
+def cache_round_trip(reg, base, host):
+    """BuildKit's registry cache between two CI runs of a DinD step: each build starts on a daemon
+    whose build cache was emptied (the regular records; no image of ours is left either, purge
+    removes them). cache-cold builds without a cache to import (and exports one); cache-registry
+    imports the one the cold build pushed. The RUN steps take most of the build."""
+    ctx = BENCH_DIR / "docker-cache-ctx"
+    ctx.mkdir(parents=True, exist_ok=True)
+    (ctx / "Dockerfile").write_text(
+        f"FROM {BASE_IMAGE}\nRUN sleep {2 if QUICK else 6} && cat /proc/sys/kernel/random/uuid > /slow\n"
+        "RUN sleep 1 && echo second > /second\nCOPY Dockerfile /Dockerfile.copy\n")
+    cache = f"{host}/bench/cache:buildcache"
+    reg.start(wipe=True)
+
+    def one(workload, run, import_cache):
+        subprocess.run(["docker", "-H", DOCKER_HOST, "builder", "prune", "-af", "--filter", "type=regular"],
+                       check=True, stdout=subprocess.DEVNULL)
+        extra = {"PLUGIN_DAEMON_OFF": "true", "PLUGIN_REPO": f"{host}/bench/cache", "PLUGIN_TAGS": "1",
+                 "PLUGIN_PULL_IMAGE": "false", "PLUGIN_CONTEXT": str(ctx), "PLUGIN_CACHE_TO": cache}
+        if import_cache:
+            extra["PLUGIN_CACHE_FROM"] = cache
+        m = Measure()
+        m.run([str(BIN / "longshore-docker")], env=dict(base, **extra), cwd=ctx)
+        ok = m.rc == 0 and reg.has("bench/cache", "1") and (not import_cache or " CACHED" in m.stderr)
+        record("docker", workload, "longshore", run, m, ok, shown(extra, [str(BIN / "longshore-docker")], cwd=ctx))
+
+    for run in range(RUNS):
+        one("cache-cold", run, import_cache=False)
+        one("cache-registry", run, import_cache=True)
 
 
 # ---------------------------------------------------------------------- dind readiness

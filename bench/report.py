@@ -260,8 +260,14 @@ w("Context: FROM the local busybox test image, a RUN step and a 50 MiB COPY of r
   "Push-only: the image saved with `docker save` (not timed) is pushed by longshore straight from the "
   "tarball, with `DOCKER_HOST` pointing nowhere. push-warm pushes the same tarball again to a "
   "registry that already holds it (primed, not timed); skopeo-archive-nocache runs skopeo with an "
-  "empty blob-info cache (a tmpfs over /var/lib/containers), as in a fresh CI container.")
+  "empty blob-info cache (a tmpfs over /var/lib/containers), as in a fresh CI container. "
+  "`longshore` builds with BuildKit (its default, as plugins/docker); `longshore-legacy` is the same "
+  "run with `DOCKER_BUILDKIT=0`. cache-cold and cache-registry: a Dockerfile whose two RUN steps "
+  "(sleeps) take most of the build; before each run the daemon's build cache is emptied (`docker "
+  "builder prune --filter type=regular`, as a fresh DinD daemon); cache-cold builds with "
+  "`PLUGIN_CACHE_TO` only, cache-registry also imports that cache with `PLUGIN_CACHE_FROM`.")
 for w_, ref in [("build-push-cold", "longshore"), ("build-push-warm", "longshore"),
+                ("cache-cold", "longshore"), ("cache-registry", "longshore"),
                 ("push-cold", "longshore-tar"), ("push-warm", "longshore-tar")]:
     if not tools_of("docker", w_):
         continue
@@ -276,6 +282,18 @@ for w_ in ["build-push-cold", "build-push-warm"]:
         targets.append((f"docker {w_}: within 3 % (or 300 ms) of the CLI sequence",
                         f"{d * 1000:+.0f} ms ({(a['median'] / b['median'] - 1) * 100:+.1f} %)",
                         d <= max(0.3, 0.03 * b["median"])))
+for w_ in ["build-push-cold", "build-push-warm"]:
+    a, b = stat("docker", w_, "longshore"), stat("docker", w_, "longshore-legacy")
+    if a and b:
+        d = a["median"] - b["median"]
+        targets.append((f"docker {w_}: BuildKit within 3 % (or 300 ms) of the legacy builder",
+                        f"{d * 1000:+.0f} ms ({(a['median'] / b['median'] - 1) * 100:+.1f} %)",
+                        d <= max(0.3, 0.03 * b["median"])))
+a, b = stat("docker", "cache-registry", "longshore"), stat("docker", "cache-cold", "longshore")
+if a and b:
+    targets.append(("docker: a build with the registry cache at most 30 % of the cold build",
+                    f"{a['median']:.2f} s vs {b['median']:.2f} s ({a['median'] / b['median'] * 100:.0f} %)",
+                    a["median"] <= 0.3 * b["median"]))
 a = stat("docker", "push-cold", "longshore-tar")
 for other in ["skopeo-archive", "skopeo-daemon", "docker-push"]:
     b = stat("docker", "push-cold", other)

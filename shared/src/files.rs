@@ -81,6 +81,20 @@ pub(crate) fn random_suffix() -> String {
         .collect()
 }
 
+#[cfg(feature = "docker")]
+/// Writes a new file only we can read (0600); refuses to replace one that exists.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,81 +2,20 @@
 //! start or network call, and every failure names the `PLUGIN_` variable (reference
 //! image-plugins §3.1–3.3 for what each setting means to the anchor).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tracing::warn;
 
+use super::build_config::build_config;
+pub use super::build_config::{BuildConfig, BuildSecret, Builder, CacheTo, SecretValue};
 use super::daemon::start::{DEFAULT_HOST, DaemonConfig};
 use super::settings::{DockerSettings, UNSUPPORTED};
 use super::tags;
 use crate::ci::Ci;
 use crate::registry::auth::{Credentials, RegistryAuth, parse_config_json};
 use crate::registry::reference::{Repository, registry_host};
-use crate::secret::Secret;
 use crate::settings::{Env, List, SettingsError};
-
-/// A BuildKit secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildSecret {
-    /// The id `RUN --mount=type=secret,id=…` names.
-    pub id: String,
-    /// Where its value comes from.
-    pub source: SecretValue,
-}
-
-/// The value of a BuildKit secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretValue {
-    /// A file given by the user; it is read by the build, never copied.
-    File(PathBuf),
-    /// A value (from an environment variable); it reaches the build through a 0600 file in a
-    /// private directory that is removed when the build ends.
-    Value(Secret),
-}
-
-/// What to build.
-#[derive(Debug, Clone)]
-pub struct BuildConfig {
-    /// Absolute context directory.
-    pub context: PathBuf,
-    /// Absolute Dockerfile path.
-    pub dockerfile: PathBuf,
-    /// Build arguments (later duplicates win, as with repeated `--build-arg`).
-    pub build_args: BTreeMap<String, String>,
-    /// Image labels.
-    pub labels: BTreeMap<String, String>,
-    /// `--target`.
-    pub target: Option<String>,
-    /// Cache source images.
-    pub cache_from: Vec<String>,
-    /// `--no-cache`.
-    pub no_cache: bool,
-    /// `--pull`.
-    pub pull: bool,
-    /// `--squash`.
-    pub squash: bool,
-    /// Gzip the context.
-    pub compress: bool,
-    /// `--quiet`.
-    pub quiet: bool,
-    /// `--platform`.
-    pub platform: Option<String>,
-    /// `--add-host` entries `host:ip`.
-    pub add_hosts: Vec<String>,
-    /// BuildKit secrets; any makes the build use BuildKit.
-    pub secrets: Vec<BuildSecret>,
-    /// `PLUGIN_SSH_AGENT_KEY`: forwarded through an ssh-agent to `RUN --mount=type=ssh`; BuildKit.
-    pub ssh_key: Option<Secret>,
-}
-
-impl BuildConfig {
-    /// True when the build must go through BuildKit.
-    pub fn uses_buildkit(&self) -> bool {
-        !self.secrets.is_empty() || self.ssh_key.is_some()
-    }
-}
 
 /// Build, or push an image already in the daemon.
 #[derive(Debug, Clone)]
@@ -179,17 +118,15 @@ pub fn prepare(
                 format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
             )
         })?
-    } else if !env.is_set(&["PLUGIN_TAG", "PLUGIN_TAGS"])
-        && std::fs::symlink_metadata(cwd.join(".tags")).is_ok()
-    {
+    } else if !s.set_by.is_set("tags") && std::fs::symlink_metadata(cwd.join(".tags")).is_ok() {
         read_tags_file(&cwd.join(".tags"))?
     } else {
         s.tags.0.clone()
     };
     let tags_var = if s.auto_tag {
-        "PLUGIN_AUTO_TAG"
+        s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG")
     } else {
-        "PLUGIN_TAGS"
+        s.set_by.var("tags").unwrap_or("PLUGIN_TAGS")
     };
     let mut clean: Vec<String> = Vec::new();
     for t in tags {
@@ -460,263 +397,6 @@ fn credentials(s: &DockerSettings, repo: &Repository) -> Result<Credentials, Set
         creds.push_source = "PLUGIN_CONFIG";
     }
     Ok(creds)
-}
-
-fn build_config(
-    s: &DockerSettings,
-    env: &Env,
-    ci: &Ci,
-    cwd: &Path,
-) -> Result<BuildConfig, SettingsError> {
-    let context = cwd.join(&s.context);
-    if !context.is_dir() {
-        return Err(SettingsError::invalid(
-            "PLUGIN_CONTEXT",
-            format!("{} is not a directory", context.display()),
-        ));
-    }
-    let dockerfile = cwd.join(&s.dockerfile);
-    if let Err(e) = std::fs::File::open(&dockerfile)
-        .and_then(|f| f.metadata())
-        .and_then(|m| {
-            if m.is_file() {
-                Ok(())
-            } else {
-                Err(std::io::Error::other("not a file"))
-            }
-        })
-    {
-        return Err(SettingsError::invalid(
-            "PLUGIN_DOCKERFILE",
-            format!("cannot read {}: {e}", dockerfile.display()),
-        ));
-    }
-
-    // Build args: user args, then proxy variables, then build_args_from_env (the anchor's order).
-    let mut args: Vec<(String, String)> = Vec::new();
-    let (var, user_args) = if s.multiple_build_args {
-        ("PLUGIN_BUILD_ARGS_NEW", List::split(&s.build_args_new, ';'))
-    } else {
-        ("PLUGIN_BUILD_ARGS", s.build_args.0.clone())
-    };
-    for a in user_args {
-        match a.split_once('=') {
-            Some((k, _)) if k.trim().is_empty() => {
-                return Err(SettingsError::invalid(
-                    var,
-                    format!("'{a}' has no name before '='"),
-                ));
-            }
-            Some((k, v)) => args.push((k.trim().to_string(), v.to_string())),
-            // `--build-arg NAME` takes the value from the environment, like the docker CLI.
-            None => {
-                if let Some(v) = env.get(&a) {
-                    args.push((a.clone(), v.to_string()));
-                }
-            }
-        }
-    }
-    let has = |args: &[(String, String)], k: &str| args.iter().any(|(n, _)| n == k);
-    for key in ["http_proxy", "https_proxy", "no_proxy"] {
-        let upper = key.to_uppercase();
-        let harness = format!("HARNESS_{upper}");
-        if let Some(v) = env.string(&[key, &upper, &harness]) {
-            for k in [key.to_string(), upper.clone()] {
-                if !has(&args, &k) {
-                    args.push((k, v.clone()));
-                }
-            }
-        }
-    }
-    for name in &s.build_args_from_env.0 {
-        let upper = name.to_uppercase();
-        let harness = format!("HARNESS_{upper}");
-        let Some(v) = env.string(&[name, &upper, &harness]) else {
-            warn!("PLUGIN_BUILD_ARGS_FROM_ENV: {name} is not set; no build argument added");
-            continue;
-        };
-        // Exact names, not the anchor's prefix match (its FOO_BAR=x hid FOO).
-        if [name.as_str(), &upper, &harness]
-            .iter()
-            .any(|k| has(&args, k))
-        {
-            continue;
-        }
-        args.push((name.clone(), v.clone()));
-        if upper != *name {
-            args.push((upper, v));
-        }
-    }
-
-    let mut labels = BTreeMap::new();
-    if s.auto_label {
-        labels.insert(
-            "org.opencontainers.image.created".into(),
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
-        labels.insert(
-            "org.opencontainers.image.revision".into(),
-            ci.commit_sha.clone(),
-        );
-        let url = if s.repo_link.is_empty() {
-            &ci.repo_link
-        } else {
-            &s.repo_link
-        };
-        // An empty label says nothing and costs a build step.
-        for (k, v) in [("source", &ci.remote_url), ("url", url)] {
-            if !v.is_empty() {
-                labels.insert(format!("org.opencontainers.image.{k}"), v.clone());
-            }
-        }
-        for l in &s.label_schema.0 {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            labels.insert(
-                format!("org.opencontainers.image.{}", k.trim()),
-                v.to_string(),
-            );
-        }
-    }
-    for l in &s.custom_labels.0 {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        if k.trim().is_empty() {
-            return Err(SettingsError::invalid(
-                "PLUGIN_CUSTOM_LABELS",
-                format!("'{l}' has no label name"),
-            ));
-        }
-        labels.insert(k.trim().to_string(), v.to_string());
-    }
-
-    let mut secrets = Vec::new();
-    if !s.secret.is_empty() {
-        secrets.push(parse_raw_secret(&s.secret, env, cwd)?);
-    }
-    for entry in &s.secrets_from_env.0 {
-        let (id, var) = entry
-            .split_once('=')
-            .filter(|(id, var)| !id.trim().is_empty() && !var.trim().is_empty())
-            .ok_or_else(|| {
-                SettingsError::invalid(
-                    "PLUGIN_SECRETS_FROM_ENV",
-                    format!("'{entry}' is not id=ENV_VAR"),
-                )
-            })?;
-        let value = env.get(var.trim()).ok_or_else(|| {
-            SettingsError::invalid(
-                "PLUGIN_SECRETS_FROM_ENV",
-                format!("{} is not set", var.trim()),
-            )
-        })?;
-        secrets.push(BuildSecret {
-            id: id.trim().into(),
-            source: SecretValue::Value(Secret::new(value)),
-        });
-    }
-    for entry in &s.secrets_from_file.0 {
-        let (id, path) = entry
-            .split_once('=')
-            .filter(|(id, p)| !id.trim().is_empty() && !p.trim().is_empty())
-            .ok_or_else(|| {
-                SettingsError::invalid(
-                    "PLUGIN_SECRETS_FROM_FILE",
-                    format!("'{entry}' is not id=/path"),
-                )
-            })?;
-        secrets.push(BuildSecret {
-            id: id.trim().into(),
-            source: secret_file("PLUGIN_SECRETS_FROM_FILE", &cwd.join(path.trim()))?,
-        });
-    }
-
-    let platform = (!s.platform.is_empty())
-        .then(|| super::settings::normalize_platform(&s.platform))
-        .transpose()
-        .map_err(|reason| SettingsError::invalid("PLUGIN_PLATFORM", reason))?;
-    for h in &s.add_host.0 {
-        let ok = h.split_once(':').is_some_and(|(host, ip)| {
-            !host.is_empty() && (ip.parse::<std::net::IpAddr>().is_ok() || ip == "host-gateway")
-        });
-        if !ok {
-            return Err(SettingsError::invalid(
-                "PLUGIN_ADD_HOST",
-                format!("'{h}' is not host:ip"),
-            ));
-        }
-    }
-    let squash = if s.squash && !s.experimental {
-        warn!("PLUGIN_SQUASH needs PLUGIN_EXPERIMENTAL=true: building without squash");
-        false
-    } else {
-        s.squash
-    };
-    Ok(BuildConfig {
-        context,
-        dockerfile,
-        build_args: args.into_iter().collect(),
-        labels,
-        target: (!s.target.is_empty()).then(|| s.target.clone()),
-        cache_from: s.cache_from.0.clone(),
-        no_cache: s.no_cache,
-        pull: s.pull_image,
-        squash,
-        compress: s.compress,
-        quiet: s.quiet,
-        platform,
-        add_hosts: s.add_host.0.clone(),
-        secrets,
-        ssh_key: (!s.ssh_agent_key.expose().trim().is_empty()).then(|| s.ssh_agent_key.clone()),
-    })
-}
-
-/// `PLUGIN_SECRET`: `id=NAME,src=PATH` (also `source=`) or `id=NAME,env=VAR`.
-fn parse_raw_secret(raw: &str, env: &Env, cwd: &Path) -> Result<BuildSecret, SettingsError> {
-    const VAR: &str = "PLUGIN_SECRET";
-    let mut id = None;
-    let mut src = None;
-    let mut var = None;
-    for part in raw.split(',') {
-        match part.trim().split_once('=') {
-            Some(("id", v)) => id = Some(v.trim().to_string()),
-            Some(("src" | "source", v)) => src = Some(v.trim().to_string()),
-            Some(("env", v)) => var = Some(v.trim().to_string()),
-            Some(("type", "file" | "env")) => {}
-            _ => {
-                return Err(SettingsError::invalid(
-                    VAR,
-                    format!("'{part}' is not one of id=, src=, env=, type="),
-                ));
-            }
-        }
-    }
-    let id = id
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| SettingsError::invalid(VAR, "needs id=NAME"))?;
-    let source = match (src, var) {
-        (Some(p), None) => secret_file(VAR, &cwd.join(p))?,
-        (None, Some(v)) => SecretValue::Value(Secret::new(
-            env.get(&v)
-                .ok_or_else(|| SettingsError::invalid(VAR, format!("{v} is not set")))?,
-        )),
-        // `id=x` alone: docker reads the variable or file of the same name; we read the variable.
-        (None, None) => SecretValue::Value(Secret::new(env.get(&id).ok_or_else(|| {
-            SettingsError::invalid(VAR, format!("needs src= or env= ({id} is not set)"))
-        })?)),
-        (Some(_), Some(_)) => {
-            return Err(SettingsError::invalid(VAR, "give src= or env=, not both"));
-        }
-    };
-    Ok(BuildSecret { id, source })
-}
-
-/// A secret file must be readable now; its text (when it is text) is masked in our output.
-fn secret_file(var: &str, path: &Path) -> Result<SecretValue, SettingsError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| SettingsError::invalid(var, format!("cannot read {}: {e}", path.display())))?;
-    if let Ok(text) = std::str::from_utf8(&bytes) {
-        crate::secret::register(text);
-    }
-    Ok(SecretValue::File(path.to_path_buf()))
 }
 
 /// The largest `.tags` file read: a list of tags is a few hundred bytes.

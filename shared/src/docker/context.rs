@@ -60,6 +60,12 @@ impl Manifest {
         &self.dockerfile
     }
 
+    /// True when the Dockerfile goes in under a private name (it is outside the context, or the
+    /// `.dockerignore` excludes it): only the legacy builder hides such a file from `COPY`.
+    pub fn dockerfile_is_private(&self) -> bool {
+        self.extra_dockerfile.is_some()
+    }
+
     /// How many files (anything but directories) of the context go in.
     pub fn files(&self) -> usize {
         self.files

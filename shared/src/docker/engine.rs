@@ -9,7 +9,7 @@ use futures_util::StreamExt as _;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use super::DockerError;
-use super::config::{Config, Mode};
+use super::config::{CacheTo, Config, Mode};
 use super::daemon::build::{build, stream_error};
 use super::daemon::push;
 use super::daemon::start::Daemon;
@@ -95,7 +95,7 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
     let t = Instant::now();
     let source = match &cfg.mode {
         Mode::Build(b) => {
-            let id = build(docker, b, &cfg.credentials, &temp)
+            let id = build(docker, &cfg.daemon.host, b, &cfg.credentials, &temp)
                 .instrument(info_span!("build"))
                 .await;
             let id = match id {
@@ -177,6 +177,13 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
         }
         .instrument(span)
         .await?;
+        if let Mode::Build(b) = &cfg.mode
+            && let Some(cache) = &b.cache_to
+        {
+            push_cache(docker, cfg, &temp, cache)
+                .instrument(info_span!("cache"))
+                .await;
+        }
         report.steps.push(("push", t.elapsed()));
     } else {
         info!("push: skipped (dry run)");
@@ -249,6 +256,28 @@ async fn push_tarball(
     report.image_id = "(not in a daemon)".into();
     report.steps.push(("push", t.elapsed()));
     Ok(())
+}
+
+/// Pushes the built image, which carries BuildKit's inline cache, to the `PLUGIN_CACHE_TO` ref.
+/// The image's tags are already pushed, so a failure here costs only the next build's cache: a
+/// warning, not a failed step.
+async fn push_cache(docker: &Docker, cfg: &Config, built: &str, cache: &CacheTo) {
+    let target = cache.repo.with_tag(&cache.tag);
+    if let Err(e) = tag_image(docker, built, &cache.repo.name, &cache.tag).await {
+        warn!("cache: {e}; the next build starts without this cache");
+        return;
+    }
+    let auth = cfg.credentials.for_host(&cache.repo.host);
+    match push::push(docker, &cache.repo.name, &cache.tag, auth).await {
+        Ok(d) => info!("cache: pushed {target} ({d})"),
+        Err(f) => warn!(
+            "cache: push of {target} failed: {}; the next build starts without this cache",
+            f.reason
+        ),
+    }
+    if cfg.purge {
+        remove(docker, &target).await;
+    }
 }
 
 fn has_tag(image: &str) -> bool {

@@ -4,7 +4,7 @@
 //!
 //! | folder / file | owns |
 //! |---|---|
-//! | [`settings`], [`config`], [`plan`], [`tags`] | the image settings, their validation into a [`Config`], the dry-run plan, tag rules |
+//! | [`settings`], [`config`], [`build_config`], [`plan`], [`tags`] | the image settings, their validation into a [`Config`] (the build's half in [`build_config`]), the dry-run plan, tag rules |
 //! | [`context`] | the build context: `.dockerignore`, the Dockerfile, the tar sent to a builder |
 //! | [`engine`] | one run: build, tag, push (daemon or daemonless), save, outputs, purge |
 //! | [`daemon`] | everything that talks to dockerd through bollard: start, build, push, SSH agent |
@@ -13,6 +13,7 @@
 //! The registry client (pull, push, auth, references, blob spool) is [`crate::registry`]: it
 //! never needs a daemon, so the native builder and the manifest plugin use it alone.
 
+pub mod build_config;
 pub mod config;
 pub mod context;
 pub mod daemon;

@@ -33,7 +33,9 @@ pub fn describe(cfg: &Config, login: Option<&str>, pending_registry: Option<&str
                 b.dockerfile.display(),
                 b.context.display()
             );
-            if b.uses_buildkit() {
+            if !b.uses_buildkit() {
+                what.push_str(", legacy builder");
+            } else if !b.secrets.is_empty() || b.ssh_key.is_some() {
                 let ids: Vec<&str> = b.secrets.iter().map(|s| s.id.as_str()).collect();
                 what.push_str(&format!(
                     ", BuildKit (secrets: {}{})",
@@ -48,6 +50,9 @@ pub fn describe(cfg: &Config, login: Option<&str>, pending_registry: Option<&str
                         ""
                     }
                 ));
+            }
+            if let Some(c) = &b.cache_to {
+                what.push_str(&format!(", cache to {}", c.repo.with_tag(&c.tag)));
             }
             if let Some(t) = &b.target {
                 what.push_str(&format!(", target {t}"));

@@ -30,15 +30,19 @@ crate::settings! {
         multiple_build_args: bool = "false", from ["PLUGIN_MULTIPLE_BUILD_ARGS"];
         /// Build stage to stop at.
         target: String = "", from ["PLUGIN_TARGET"];
-        /// Images used as cache sources (pulled first; a failed pull is ignored).
+        /// Cache sources: with BuildKit, registry refs whose inline build cache the build may reuse (what `cache_to` pushed); with the legacy builder, images pulled first (a failed pull is ignored).
         cache_from: List = "", from ["PLUGIN_CACHE_FROM"];
+        /// Registry ref (`registry/repo:tag`, or buildx's `type=registry,ref=…`) the build cache is exported to, so the next build on an empty daemon reuses it through `cache_from`. The daemon's BuildKit exports the inline cache: the image, carrying it, is pushed to this ref too (BuildKit only).
+        cache_to: String = "", from ["PLUGIN_CACHE_TO"];
+        /// Build with BuildKit (the default, as the anchor); `false`, or `DOCKER_BUILDKIT=0`, uses the legacy builder.
+        buildkit: bool = "true", from ["PLUGIN_BUILDKIT", "DOCKER_BUILDKIT"];
         /// Build without the layer cache.
         no_cache: bool = "false", from ["PLUGIN_NO_CACHE"];
         /// Always try to pull a newer base image.
         pull_image: bool = "true", from ["PLUGIN_PULL_IMAGE"];
-        /// Squash the new layers into one (needs `experimental`; dropped with a warning otherwise).
+        /// Squash the new layers into one (legacy builder with `experimental` only; dropped with a warning otherwise).
         squash: bool = "false", from ["PLUGIN_SQUASH"];
-        /// Compress the build context sent to the daemon.
+        /// Compress the build context sent to the legacy builder (BuildKit's session transfer has no such option: ignored there).
         compress: bool = "false", from ["PLUGIN_COMPRESS"];
         /// Suppress the build output.
         quiet: bool = "false", from ["PLUGIN_QUIET"];
@@ -54,7 +58,7 @@ crate::settings! {
         label_schema: List = "", from ["PLUGIN_LABEL_SCHEMA"];
         /// Repository web link for the `url` label.
         repo_link: String = "", from ["PLUGIN_REPO_LINK", "DRONE_REPO_LINK"];
-        /// A BuildKit secret, `id=NAME,src=PATH` or `id=NAME,env=VAR` (switches to BuildKit).
+        /// A BuildKit secret, `id=NAME,src=PATH` or `id=NAME,env=VAR`.
         secret: String = "", from ["PLUGIN_SECRET"];
         /// BuildKit secrets from environment variables, `id=VAR` each.
         secrets_from_env: List = "", from ["PLUGIN_SECRETS_FROM_ENV"];

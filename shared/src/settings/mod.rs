@@ -65,6 +65,30 @@ impl SettingsError {
     }
 }
 
+/// Which variable gave each setting of a [`settings!`](crate::settings!) struct its value: the
+/// first of its names that is set (even to an empty value, as [`Env::first_set`]).
+#[derive(Debug, Clone, Default)]
+pub struct SetBy(std::collections::BTreeMap<&'static str, &'static str>);
+
+impl SetBy {
+    /// Notes the variable of `names` that is set for `field`, if any.
+    pub fn record(&mut self, field: &'static str, env: &Env, names: &[&'static str]) {
+        if let Some(name) = names.iter().find(|n| env.get(n).is_some()) {
+            self.0.insert(field, name);
+        }
+    }
+
+    /// The variable that set `field`, when one did.
+    pub fn var(&self, field: &str) -> Option<&'static str> {
+        self.0.get(field).copied()
+    }
+
+    /// True when a variable set `field` (its default was not used).
+    pub fn is_set(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+}
+
 /// Declares a settings struct loaded from the environment.
 ///
 /// ```
@@ -100,6 +124,8 @@ macro_rules! settings {
                 $(#[doc = $doc])*
                 pub $field: $ty,
             )*
+            /// Which variable set each setting, so a check names the one the user wrote.
+            pub set_by: $crate::settings::SetBy,
         }
 
         impl $name {
@@ -119,8 +145,11 @@ macro_rules! settings {
             pub fn load(
                 env: &$crate::settings::Env,
             ) -> ::std::result::Result<Self, $crate::settings::SettingsError> {
+                let mut set_by = $crate::settings::SetBy::default();
+                $( set_by.record(stringify!($field), env, &[$($var),+]); )*
                 Ok(Self {
                     $( $field: env.value::<$ty>(&[$($var),+], $default)?, )*
+                    set_by,
                 })
             }
         }

@@ -14,6 +14,7 @@
 )]
 
 mod acr;
+mod buildkit;
 mod compat;
 mod docker;
 mod docker_attacks;
