@@ -24,8 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use tracing::{info, warn};
 
 use super::flow::RegistryFlow;
-use crate::aws::{AwsAuth, AwsError, sdk_config, sdk_error};
-use crate::cli::BoxError;
+use crate::aws::{AwsAuth, sdk_config, sdk_error};
 use crate::docker::config::Config;
 use crate::docker::settings::DockerSettings;
 use crate::registry::auth::RegistryAuth;
@@ -121,38 +120,6 @@ fn valid_region(r: &str) -> bool {
         && !r.ends_with('-')
 }
 
-/// A failure of the ECR flow, on one line.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EcrError {
-    /// No credentials.
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    /// The login token could not be had.
-    #[error(
-        "ECR GetAuthorizationToken failed: {0} (check the AWS credentials — PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY, PLUGIN_ASSUME_ROLE, or the default chain — and PLUGIN_REGION)"
-    )]
-    Token(String),
-    /// The ECR Public login token could not be had.
-    #[error(
-        "ECR Public GetAuthorizationToken (us-east-1) failed: {0} (check the AWS credentials — PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY, PLUGIN_ASSUME_ROLE, or the default chain — and that they may call ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken)"
-    )]
-    PublicToken(String),
-    /// A repository call failed.
-    #[error("ECR {op} on repository {repo} failed: {reason}")]
-    Api {
-        /// The API operation.
-        op: &'static str,
-        /// The repository name.
-        repo: String,
-        /// Why.
-        reason: String,
-    },
-    /// The registry from the token does not make a valid repository.
-    #[error("PLUGIN_REPO: {0}")]
-    Repo(String),
-}
-
 /// The ECR flow: settings validated in [`RegistryFlow::prepare`], used in
 /// [`RegistryFlow::before_build`].
 #[derive(Debug, Default)]
@@ -178,6 +145,8 @@ const REGISTRY_VARS: &[&str] = &["PLUGIN_REGISTRY", "DOCKER_REGISTRY"];
 const REGION_VARS: &[&str] = &["PLUGIN_REGION", "ECR_REGION", "AWS_REGION"];
 
 impl RegistryFlow for EcrFlow {
+    type Error = EcrError;
+
     fn login_label(&self) -> Option<String> {
         Some(if self.public {
             format!("the ECR Public login from GetAuthorizationToken ({PUBLIC_API_REGION})")
@@ -356,10 +325,10 @@ impl RegistryFlow for EcrFlow {
         Ok(())
     }
 
-    async fn before_build(&self, cfg: &mut Config) -> Result<bool, BoxError> {
-        let sdk = sdk_config(&self.auth).await.map_err(EcrError::from)?;
+    async fn before_build(&self, cfg: &mut Config) -> Result<bool, EcrError> {
+        let sdk = sdk_config(&self.auth).await?;
         if self.public {
-            return Ok(self.public_before_build(&sdk, cfg).await?);
+            return self.public_before_build(&sdk, cfg).await;
         }
         let ecr = aws_sdk_ecr::Client::new(&sdk);
 
@@ -383,8 +352,7 @@ impl RegistryFlow for EcrFlow {
                 if endpoint == "docker.io" {
                     return Err(EcrError::Token(
                         "the answer has no proxy endpoint: set PLUGIN_REGISTRY".into(),
-                    )
-                    .into());
+                    ));
                 }
                 cfg.repo = Repository::parse(&format!("{endpoint}/{}", self.relative_repo))
                     .map_err(EcrError::Repo)?;
@@ -427,9 +395,8 @@ impl RegistryFlow for EcrFlow {
         }
 
         if self.skip_push_if_tag_exists {
-            return Ok(
-                skip_existing_tags(cfg, &repo, async |tag: &str| api.tag_exists(tag).await).await?,
-            );
+            return skip_existing_tags(cfg, &repo, async |tag: &str| api.tag_exists(tag).await)
+                .await;
         }
         Ok(true)
     }
@@ -612,7 +579,10 @@ impl Value for Immutability {
     }
 }
 
+mod error;
 mod repository;
+
+pub use error::EcrError;
 
 use repository::{Api, PublicApi};
 

@@ -26,7 +26,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tracing::info;
 
 use super::flow::RegistryFlow;
-use crate::cli::BoxError;
 use crate::docker::config::Config;
 use crate::docker::settings::DockerSettings;
 use crate::registry::auth::RegistryAuth;
@@ -128,6 +127,8 @@ impl Login {
 }
 
 impl RegistryFlow for AcrFlow {
+    type Error = AcrError;
+
     fn login_label(&self) -> Option<String> {
         Some("the ACR login (Azure AD token exchanged for an ACR refresh token, or the service principal)".into())
     }
@@ -166,9 +167,9 @@ impl RegistryFlow for AcrFlow {
         Ok(())
     }
 
-    async fn before_build(&self, cfg: &mut Config) -> Result<bool, BoxError> {
+    async fn before_build(&self, cfg: &mut Config) -> Result<bool, AcrError> {
         let Some(plan) = &self.plan else {
-            return Err("acr: the flow was not prepared".into());
+            return Err(AcrError::Internal("the flow was not prepared"));
         };
         info!(
             "acr: logging in to {} with {}",
@@ -402,7 +403,7 @@ fn first_name(env: &Env, names: &[&'static str]) -> &'static str {
 }
 
 /// The Azure AD access token for [`SCOPE`], registered as a secret.
-async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
+async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, AcrError> {
     let mut cloud = CustomConfiguration::default();
     cloud.authority_host = plan.authority.as_str().trim_end_matches('/').to_string();
     let client_options = ClientOptions {
@@ -446,23 +447,17 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
             }))?
         }
         Login::Direct { .. } | Login::Explicit => {
-            return Err("acr: no Azure AD token is needed for this login".into());
+            return Err(AcrError::Internal(
+                "no Azure AD token is needed for this login",
+            ));
         }
     };
     let token = tokio::time::timeout(timeout(), credential.get_token(&[SCOPE], None))
         .await
-        .map_err(|_| {
-            format!(
-                "Azure AD token request timed out after {}s",
-                timeout().as_secs()
-            )
-        })?
-        .map_err(|e| {
-            format!(
-                "cannot get an Azure AD token with the {}: {}",
-                login.describe(),
-                one_line(&e.to_string())
-            )
+        .map_err(|_| AcrError::TokenTimeout(timeout().as_secs()))?
+        .map_err(|e| AcrError::Token {
+            login: login.describe(),
+            message: one_line(&e.to_string()),
         })?;
     Ok(Secret::new(token.token.secret()))
 }
@@ -470,7 +465,7 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
 /// The Azure pipeline's HTTP client when `HARNESS_CA_PATH` is set: azure_core's own (reqwest
 /// 0.13 with the platform verifier, the same timeouts, no redirects) with the Harness CAs added
 /// to the system roots. Without it, `None`: the SDK's default client.
-fn transport() -> Result<Option<azure_core::http::Transport>, BoxError> {
+fn transport() -> Result<Option<azure_core::http::Transport>, AcrError> {
     let Some(ca) = crate::tls::harness_ca() else {
         return Ok(None);
     };
@@ -485,7 +480,7 @@ fn transport() -> Result<Option<azure_core::http::Transport>, BoxError> {
     Ok(Some(azure_core::http::Transport::new(client)))
 }
 
-fn token_endpoint(authority: &Url, tenant: &str) -> Result<String, BoxError> {
+fn token_endpoint(authority: &Url, tenant: &str) -> Result<String, AcrError> {
     Ok(authority
         .join(&format!("/{tenant}/oauth2/v2.0/token"))?
         .to_string())
@@ -493,7 +488,7 @@ fn token_endpoint(authority: &Url, tenant: &str) -> Result<String, BoxError> {
 
 /// Exchanges the Azure AD token for an ACR refresh token (ACR's documented
 /// `POST /oauth2/exchange`, grant `access_token`).
-async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secret, BoxError> {
+async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secret, AcrError> {
     let url = Url::parse(&format!("https://{host}/oauth2/exchange"))?;
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", "access_token")
@@ -534,31 +529,32 @@ async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secr
     };
     let (status, body) = tokio::time::timeout(timeout(), call)
         .await
-        .map_err(|_| {
-            format!(
-                "ACR token exchange at {host} timed out after {}s",
-                timeout().as_secs()
-            )
+        .map_err(|_| AcrError::ExchangeTimeout {
+            host: host.to_string(),
+            secs: timeout().as_secs(),
         })?
-        .map_err(|e| {
-            format!(
-                "ACR token exchange at {host} failed: {}",
-                one_line(&e.to_string())
-            )
+        .map_err(|e| AcrError::Exchange {
+            host: host.to_string(),
+            message: one_line(&e.to_string()),
         })?;
     if !(200..300).contains(&status) {
         let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
-        return Err(format!(
-            "ACR token exchange at {host} was refused (HTTP {status}): {} — check that the identity has a role on the registry (AcrPush) and that the tenant is right",
-            one_line(&text)
-        )
-        .into());
+        return Err(AcrError::ExchangeRefused {
+            host: host.to_string(),
+            status,
+            message: one_line(&text),
+        });
     }
-    let doc: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("ACR token exchange at {host}: the answer is not JSON: {e}"))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|source| AcrError::ExchangeNotJson {
+            host: host.to_string(),
+            source,
+        })?;
     match doc.get("refresh_token").and_then(|v| v.as_str()) {
         Some(t) if !t.is_empty() => Ok(Secret::new(t)),
-        _ => Err(format!("ACR token exchange at {host}: the answer has no refresh_token").into()),
+        _ => Err(AcrError::NoRefreshToken {
+            host: host.to_string(),
+        }),
     }
 }
 
@@ -713,6 +709,10 @@ impl ClientAssertion for CertAssertion {
         Ok(jwt)
     }
 }
+
+mod error;
+
+pub use error::AcrError;
 
 #[cfg(test)]
 mod tests {
