@@ -50,14 +50,15 @@ pub enum GcpError {
         body: String,
     },
     /// The endpoint could not be reached.
-    #[error("cannot reach {what} at {url}: {reason}")]
+    #[error("cannot reach {what} at {url}: {}", crate::error::one_line(source))]
     Unreachable {
         /// Which endpoint.
         what: &'static str,
         /// Its URL.
         url: String,
-        /// Why.
-        reason: String,
+        /// The transport error (its whole chain is on the line).
+        #[source]
+        source: reqwest::Error,
     },
     /// The endpoint answered 2xx without the token.
     #[error("{what} at {url} answered without {field}")]
@@ -71,13 +72,15 @@ pub enum GcpError {
     },
     /// No source of application default credentials answered.
     #[error(
-        "no Google credentials: set PLUGIN_JSON_KEY, the five workload identity federation settings (PLUGIN_OIDC_TOKEN_ID, PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID, PLUGIN_SERVICE_ACCOUNT_EMAIL) or GOOGLE_APPLICATION_CREDENTIALS; the metadata server at {host} did not answer: {reason}"
+        "no Google credentials: set PLUGIN_JSON_KEY, the five workload identity federation settings (PLUGIN_OIDC_TOKEN_ID, PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID, PLUGIN_SERVICE_ACCOUNT_EMAIL) or GOOGLE_APPLICATION_CREDENTIALS; the metadata server at {host} did not answer: {}",
+        crate::error::one_line(source)
     )]
     NoCredentials {
         /// `GCE_METADATA_HOST`.
         host: String,
-        /// Why.
-        reason: String,
+        /// Why the metadata server did not answer (its whole chain is on the line).
+        #[source]
+        source: reqwest::Error,
     },
     /// A local step (signing, reading the subject token file) failed.
     #[error("{0}")]
@@ -87,6 +90,7 @@ pub enum GcpError {
     #[error("{inner} (credentials: {credentials})")]
     Named {
         /// The failure.
+        #[source]
         inner: Box<GcpError>,
         /// Which setting or source, e.g. `the service account key in PLUGIN_TOKEN`.
         credentials: String,
@@ -468,10 +472,10 @@ pub(crate) async fn send(
     retry_unreachable: bool,
     req: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, GcpError> {
-    let unreachable = |e: &reqwest::Error| GcpError::Unreachable {
+    let unreachable = |source: reqwest::Error| GcpError::Unreachable {
         what,
         url: url.into(),
-        reason: crate::error::one_line(e),
+        source,
     };
     let mut tries = crate::retry::policy().start();
     loop {
@@ -482,9 +486,9 @@ pub(crate) async fn send(
                 if tries.pause(what, &crate::error::one_line(&e), None).await {
                     continue;
                 }
-                return Err(unreachable(&e));
+                return Err(unreachable(e));
             }
-            Err(e) => return Err(unreachable(&e)),
+            Err(e) => return Err(unreachable(e)),
         };
         let status = resp.status();
         let after = crate::retry::retry_after(resp.headers());
@@ -505,7 +509,7 @@ pub(crate) async fn send(
             {
                 continue;
             }
-            Err(e) => return Err(unreachable(&e)),
+            Err(e) => return Err(unreachable(e)),
         };
         if !status.is_success() {
             return Err(GcpError::Refused {
@@ -758,10 +762,10 @@ pub(crate) async fn metadata_access_token(host: &str) -> Result<AccessToken, Gcp
     .await
     {
         Ok(v) => v,
-        Err(GcpError::Unreachable { reason, .. }) => {
+        Err(GcpError::Unreachable { source, .. }) => {
             return Err(GcpError::NoCredentials {
                 host: host.into(),
-                reason,
+                source,
             });
         }
         Err(e) => return Err(e),
