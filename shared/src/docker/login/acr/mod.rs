@@ -281,18 +281,29 @@ fn login(
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name));
-    let client_id_var = env
-        .first_set(&[
-            "CLIENT_ID",
-            "AZURE_CLIENT_ID",
-            "AZURE_APP_ID",
-            "PLUGIN_CLIENT_ID",
-        ])
-        .map_or("PLUGIN_CLIENT_ID", |(n, _)| n);
+    let given = azure_credentials(a, env, explicit)?;
+    if !a.sp_client_id.is_empty() || !a.sp_client_secret.is_empty() {
+        return direct_login(a);
+    }
+    if explicit.is_some() {
+        return Ok(Login::Explicit);
+    }
+    match given.first() {
+        None => Ok(Login::ManagedIdentity {
+            client_id: (!a.client_id.is_empty()).then(|| a.client_id.clone()),
+        }),
+        Some(first) => service_principal(a, env, tenant, first),
+    }
+}
 
-    let direct = !a.sp_client_id.is_empty() || !a.sp_client_secret.is_empty();
+/// The Azure credential settings given (at most one kind, and not beside a docker login).
+fn azure_credentials(
+    a: &AcrSettings,
+    env: &Env,
+    explicit: Option<&'static str>,
+) -> Result<Vec<&'static str>, SettingsError> {
     let mut given: Vec<&'static str> = Vec::new();
-    if direct {
+    if !a.sp_client_id.is_empty() || !a.sp_client_secret.is_empty() {
         given.push("SERVICE_PRINCIPAL_CLIENT_ID");
     }
     if !a.client_secret.is_empty() {
@@ -321,39 +332,42 @@ fn login(
             reason: "the registry login would be ambiguous: give either the Azure credentials or the docker login".into(),
         });
     }
-    if direct {
-        if a.sp_client_id.is_empty() {
-            return Err(SettingsError::Required {
-                var: "SERVICE_PRINCIPAL_CLIENT_ID".into(),
-                hint: "SERVICE_PRINCIPAL_CLIENT_SECRET is set, so the service principal's application id is needed too".into(),
-            });
-        }
-        if a.sp_client_secret.is_empty() {
-            return Err(SettingsError::Required {
-                var: "SERVICE_PRINCIPAL_CLIENT_SECRET".into(),
-                hint: "SERVICE_PRINCIPAL_CLIENT_ID is set, so its secret is needed too".into(),
-            });
-        }
-        return Ok(Login::Direct {
-            user: a.sp_client_id.clone(),
-            password: a.sp_client_secret.clone(),
+    Ok(given)
+}
+
+/// `SERVICE_PRINCIPAL_CLIENT_ID/SECRET` as the registry login, both needed.
+fn direct_login(a: &AcrSettings) -> Result<Login, SettingsError> {
+    if a.sp_client_id.is_empty() {
+        return Err(SettingsError::Required {
+            var: "SERVICE_PRINCIPAL_CLIENT_ID".into(),
+            hint: "SERVICE_PRINCIPAL_CLIENT_SECRET is set, so the service principal's application id is needed too".into(),
         });
     }
-    if explicit.is_some() {
-        return Ok(Login::Explicit);
-    }
-    if given.is_empty() {
-        return Ok(Login::ManagedIdentity {
-            client_id: (!a.client_id.is_empty()).then(|| a.client_id.clone()),
+    if a.sp_client_secret.is_empty() {
+        return Err(SettingsError::Required {
+            var: "SERVICE_PRINCIPAL_CLIENT_SECRET".into(),
+            hint: "SERVICE_PRINCIPAL_CLIENT_ID is set, so its secret is needed too".into(),
         });
     }
-    // A service-principal flow: client id and tenant are both needed.
+    Ok(Login::Direct {
+        user: a.sp_client_id.clone(),
+        password: a.sp_client_secret.clone(),
+    })
+}
+
+/// A service-principal flow (secret, certificate or federated token, named by `given`): client
+/// id and tenant are both needed.
+fn service_principal(
+    a: &AcrSettings,
+    env: &Env,
+    tenant: Option<&str>,
+    given: &'static str,
+) -> Result<Login, SettingsError> {
     if a.client_id.is_empty() {
         return Err(SettingsError::Required {
             var: "PLUGIN_CLIENT_ID".into(),
             hint: format!(
-                "{} needs the service principal's application id (CLIENT_ID, AZURE_CLIENT_ID, AZURE_APP_ID or PLUGIN_CLIENT_ID)",
-                given[0]
+                "{given} needs the service principal's application id (CLIENT_ID, AZURE_CLIENT_ID, AZURE_APP_ID or PLUGIN_CLIENT_ID)"
             ),
         });
     }
@@ -361,13 +375,20 @@ fn login(
         return Err(SettingsError::Required {
             var: "PLUGIN_TENANT_ID".into(),
             hint: format!(
-                "{} needs the Azure AD tenant id (TENANT_ID, AZURE_TENANT_ID or PLUGIN_TENANT_ID)",
-                given[0]
+                "{given} needs the Azure AD tenant id (TENANT_ID, AZURE_TENANT_ID or PLUGIN_TENANT_ID)"
             ),
         });
     }
     let client_id = a.client_id.clone();
     if client_id.contains(char::is_whitespace) {
+        let client_id_var = env
+            .first_set(&[
+                "CLIENT_ID",
+                "AZURE_CLIENT_ID",
+                "AZURE_APP_ID",
+                "PLUGIN_CLIENT_ID",
+            ])
+            .map_or("PLUGIN_CLIENT_ID", |(n, _)| n);
         return Err(SettingsError::invalid(
             client_id_var,
             "an application id has no spaces",
@@ -379,9 +400,8 @@ fn login(
             secret: a.client_secret.clone(),
         }
     } else if !a.client_certificate.is_empty() {
-        let var = given[0];
         let cert = CertKey::parse(a.client_certificate.expose())
-            .map_err(|reason| SettingsError::invalid(var, reason))?;
+            .map_err(|reason| SettingsError::invalid(given, reason))?;
         Login::Certificate {
             client_id,
             cert: Arc::new(cert),
