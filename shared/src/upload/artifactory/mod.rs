@@ -630,23 +630,7 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
 /// The server's message: Artifactory answers `{"errors":[{"status":…,"message":…}]}`; plain
 /// text or HTML from proxies otherwise. One short line.
 async fn message(resp: Response) -> String {
-    // An error page can be anything a proxy sends: read a few KiB of it, never all.
-    let text = match crate::http_body::read_capped(resp, 16 * 1024).await {
-        Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(_) => String::new(),
-    };
-    let from_json = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            let msgs: Vec<String> = v["errors"]
-                .as_array()?
-                .iter()
-                .filter_map(|e| e["message"].as_str().map(str::to_string))
-                .collect();
-            (!msgs.is_empty()).then(|| msgs.join("; "))
-        });
-    let line = from_json.unwrap_or(text);
-    crate::retry::server_message(&line)
+    crate::http_body::error_message(resp, |v| Some(v["errors"].as_array()?.iter().collect())).await
 }
 
 /// The build-info document of §6.4.
