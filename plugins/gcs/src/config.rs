@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use longshore_core::gcp_auth::GoogleSettings;
-use longshore_core::settings::{Env, SettingsError};
+use longshore_core::settings::{Env, SettingsError, check_range};
 use longshore_core::tls;
 use longshore_core::upload::gcs::{
     self, AuthSettings, DEFAULT_ENDPOINT, GcsAuth, GcsOptions, RESUMABLE_THRESHOLD,
@@ -167,19 +167,8 @@ pub(crate) fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, S
 
 /// `PLUGIN_CONCURRENCY` and `PLUGIN_PAGE_SIZE`.
 fn check_limits(s: &GcsSettings) -> Result<(), SettingsError> {
-    if s.concurrency == 0 || s.concurrency > 1024 {
-        return Err(SettingsError::invalid(
-            "PLUGIN_CONCURRENCY",
-            format!("{} is not between 1 and 1024", s.concurrency),
-        ));
-    }
-    if s.page_size == 0 || s.page_size > 1000 {
-        return Err(SettingsError::invalid(
-            "PLUGIN_PAGE_SIZE",
-            format!("{} is not between 1 and 1000", s.page_size),
-        ));
-    }
-    Ok(())
+    check_range("PLUGIN_CONCURRENCY", s.concurrency, 1, 1024)?;
+    check_range("PLUGIN_PAGE_SIZE", s.page_size, 1, 1000)
 }
 
 /// What every object gets: `PLUGIN_CACHE_CONTROL` and `PLUGIN_METADATA` checked, `PLUGIN_GZIP`'s

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use longshore_core::secret::Secret;
-use longshore_core::settings::{Env, SettingsError};
+use longshore_core::settings::{Env, SettingsError, check_range};
 use longshore_core::tls;
 use longshore_core::upload::nexus::{ClientOptions, Component, Layout};
 use longshore_core::upload::transfer::Item;
@@ -243,13 +243,7 @@ fn check_limits(s: &NexusSettings) -> Result<(), SettingsError> {
             format!("{} is more than 10", s.retries),
         ));
     }
-    if s.concurrency == 0 || s.concurrency > 64 {
-        return Err(invalid(
-            "PLUGIN_CONCURRENCY",
-            format!("{} is not between 1 and 64", s.concurrency),
-        ));
-    }
-    Ok(())
+    check_range("PLUGIN_CONCURRENCY", s.concurrency, 1, 64)
 }
 
 /// Exactly one upload mode (attributes, the artifact list, globs) and only its settings; whether

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use longshore_core::aws::AwsAuth;
-use longshore_core::settings::{Env, SettingsError};
+use longshore_core::settings::{Env, SettingsError, check_range};
 use longshore_core::upload::headers::HeaderRules;
 use longshore_core::upload::keys::normalize_path;
 use longshore_core::upload::plan::{HeaderSettings, PlanSettings, items, plan_files};
@@ -226,19 +226,8 @@ fn object_options(s: &S3Settings, endpoint: Option<&str>) -> Result<S3Options, S
 
 /// `PLUGIN_CONCURRENCY` (files in flight) and `PLUGIN_PART_CONCURRENCY` (parts of one file).
 fn check_concurrency(s: &S3Settings) -> Result<(), SettingsError> {
-    if s.concurrency == 0 || s.concurrency > 1024 {
-        return Err(SettingsError::invalid(
-            "PLUGIN_CONCURRENCY",
-            format!("{} is not between 1 and 1024", s.concurrency),
-        ));
-    }
-    if s.part_concurrency == 0 || s.part_concurrency > 64 {
-        return Err(SettingsError::invalid(
-            "PLUGIN_PART_CONCURRENCY",
-            format!("{} is not between 1 and 64", s.part_concurrency),
-        ));
-    }
-    Ok(())
+    check_range("PLUGIN_CONCURRENCY", s.concurrency, 1, 1024)?;
+    check_range("PLUGIN_PART_CONCURRENCY", s.part_concurrency, 1, 64)
 }
 
 /// The AWS credential settings, validated (the checks ECR applies too).

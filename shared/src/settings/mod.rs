@@ -65,6 +65,19 @@ impl SettingsError {
     }
 }
 
+/// A number setting (a count, a size) within `lo..=hi`; else "`value` is not between `lo` and
+/// `hi`", naming `var`.
+pub fn check_range(var: &str, value: usize, lo: usize, hi: usize) -> Result<(), SettingsError> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(SettingsError::invalid(
+            var,
+            format!("{value} is not between {lo} and {hi}"),
+        ))
+    }
+}
+
 /// Declares a settings struct loaded from the environment.
 ///
 /// ```
@@ -125,4 +138,23 @@ macro_rules! settings {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_out_of_range_names_the_variable_and_the_bounds() {
+        assert!(check_range("PLUGIN_CONCURRENCY", 1, 1, 64).is_ok());
+        assert!(check_range("PLUGIN_CONCURRENCY", 64, 1, 64).is_ok());
+        for n in [0, 65] {
+            assert_eq!(
+                check_range("PLUGIN_CONCURRENCY", n, 1, 64)
+                    .unwrap_err()
+                    .to_string(),
+                format!("PLUGIN_CONCURRENCY: {n} is not between 1 and 64")
+            );
+        }
+    }
 }
