@@ -29,8 +29,11 @@ use reqwest::{Body, Client, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
 use tracing::info;
 
+mod error;
 pub mod file_spec;
 pub mod spec;
+
+pub use error::ArtifactoryError;
 
 use crate::secret::Secret;
 use crate::tls::CaBundle;
@@ -41,39 +44,6 @@ use spec::Props;
 pub const MIN_CHECKSUM_DEPLOY: u64 = 10 * 1024;
 /// Chunk size of streamed bodies: memory stays flat whatever the file size.
 const CHUNK: usize = 64 * 1024;
-
-/// Why the client or a build-info publish cannot be had. One line each.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArtifactoryError {
-    /// The URL has no `/artifactory` path (needed for the REST API, e.g. build info).
-    #[error("url does not contain '/artifactory': {0}")]
-    NoArtifactory(String),
-    /// Not an http(s) URL.
-    #[error("invalid URL: {0}")]
-    InvalidUrl(String),
-    /// A proxy URL is unusable.
-    #[error("{var}: '{url}' is not a proxy URL: {reason}")]
-    Proxy {
-        /// The variable it came from.
-        var: String,
-        /// The value, credentials masked.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The TLS stack refused the configuration.
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
-    /// Artifactory did not accept the build info.
-    #[error("build-info publish to {url} failed: {reason}")]
-    BuildInfo {
-        /// The endpoint.
-        url: String,
-        /// The server's answer.
-        reason: String,
-    },
-}
 
 /// How requests authenticate, in the anchor's priority order.
 #[derive(Debug, Clone)]
