@@ -13,12 +13,13 @@ pub enum KeyError {
         problem: StripPrefixProblem,
     },
     /// The `strip_prefix` pattern does not compile.
-    #[error("strip_prefix '{prefix}' cannot be used: {reason}")]
+    #[error("strip_prefix '{prefix}' cannot be used: {source}")]
     Regex {
         /// The prefix as written.
         prefix: String,
-        /// The regex compiler's message.
-        reason: String,
+        /// The regex compiler's error.
+        #[source]
+        source: regex::Error,
     },
     /// The prefix leaves nothing of the path (a warning in key mapping: the path is kept).
     #[error("strip_prefix '{prefix}' removes entire path {path}")]

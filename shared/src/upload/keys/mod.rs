@@ -160,9 +160,9 @@ pub fn pattern_to_regex(pattern: &str) -> Result<Regex, KeyError> {
     if !pattern.ends_with('/') {
         re.push_str("(?:/|$)");
     }
-    Regex::new(&re).map_err(|e| KeyError::Regex {
+    Regex::new(&re).map_err(|source| KeyError::Regex {
         prefix: pattern.to_string(),
-        reason: e.to_string(),
+        source,
     })
 }
 
