@@ -86,3 +86,15 @@ impl From<DockerError> for crate::Error {
         crate::Error::Step(Box::new(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_core_error_shows_the_docker_error_unchanged() {
+        let e = crate::Error::from(DockerError::Build("step 2 failed".into()));
+        assert_eq!(e.to_string(), "build failed: step 2 failed");
+        assert_eq!(crate::error::one_line(&e), "build failed: step 2 failed");
+    }
+}

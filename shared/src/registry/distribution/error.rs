@@ -228,3 +228,35 @@ impl From<DistributionError> for TarPushError {
         TarPushError(e.to_string(), e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_is_the_message_the_push_always_gave_and_the_cause_stays_typed() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = TarPushError::from(DistributionError::File {
+            action: "open",
+            path: "/x/image.tar".into(),
+            source: io,
+        });
+        assert_eq!(e.0, "cannot open /x/image.tar: gone");
+        assert!(matches!(e.1, DistributionError::File { .. }));
+        assert_eq!(crate::error::one_line(&e), e.0);
+
+        let refused = DistributionError::Refused {
+            what: "pushing the manifest for 1.0".into(),
+            status: reqwest::StatusCode::NOT_FOUND,
+            message: "name unknown".into(),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "pushing the manifest for 1.0 failed: 404 Not Found name unknown"
+        );
+        assert_eq!(
+            DistributionError::Nesting.to_string(),
+            "the OCI layout nests indexes more than 4 deep"
+        );
+    }
+}
