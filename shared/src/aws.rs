@@ -141,8 +141,21 @@ fn https_client(anchors: &[&CaBundle]) -> aws_smithy_runtime_api::client::http::
 
 /// A failure to obtain credentials.
 #[derive(Debug, thiserror::Error)]
-#[error("AWS credentials: {0}")]
-pub struct AwsError(pub String);
+#[non_exhaustive]
+pub enum AwsError {
+    /// STS refused the web identity exchange. The SDK's error is its code and message, as
+    /// [`sdk_error`] renders them.
+    #[error("AWS credentials: AssumeRoleWithWebIdentity {role} failed: {reason}")]
+    WebIdentity {
+        /// `PLUGIN_ASSUME_ROLE`.
+        role: String,
+        /// STS's code and message.
+        reason: String,
+    },
+    /// STS answered the web identity exchange without credentials.
+    #[error("AWS credentials: AssumeRoleWithWebIdentity returned no credentials")]
+    NoCredentials,
+}
 
 /// Builds the SDK configuration with the credential chain the settings ask for. The role hops
 /// are lazy providers (refreshed before expiry), except web identity, which is exchanged here.
@@ -179,16 +192,11 @@ pub async fn sdk_config(a: &AwsAuth) -> Result<SdkConfig, AwsError> {
             .web_identity_token(a.oidc_token.expose())
             .send()
             .await
-            .map_err(|e| {
-                AwsError(format!(
-                    "AssumeRoleWithWebIdentity {} failed: {}",
-                    a.assume_role,
-                    sdk_error(&e)
-                ))
+            .map_err(|e| AwsError::WebIdentity {
+                role: a.assume_role.clone(),
+                reason: sdk_error(&e),
             })?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| AwsError("AssumeRoleWithWebIdentity returned no credentials".into()))?;
+        let c = out.credentials().ok_or(AwsError::NoCredentials)?;
         crate::secret::register(c.secret_access_key());
         crate::secret::register(c.session_token());
         let creds = Credentials::new(

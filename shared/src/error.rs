@@ -21,10 +21,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The docker engine failed.
-    #[cfg(feature = "docker")]
+    /// A step of the run failed (the docker engine, …): that module's own typed error, which
+    /// the module turns into this one with `From` (`docker::DockerError`), so that this file
+    /// names no module above it. Shown as the step's error, unchanged.
     #[error(transparent)]
-    Docker(#[from] crate::docker::DockerError),
+    Step(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// Renders an error and its chain of causes on one line, `outer: inner: innermost`, skipping a

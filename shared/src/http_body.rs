@@ -17,3 +17,29 @@ pub(crate) async fn read_capped(
     }
     Ok((out, false))
 }
+
+/// A server's error answer on one short line: the `message` of each JSON object `list` picks
+/// from it, joined by `; `, else the body as it is (plain text, or HTML from a proxy), folded by
+/// [`crate::retry::server_message`]. An error page can be anything a proxy sends: only its first
+/// 16 KiB are read.
+#[cfg(any(feature = "nexus", feature = "artifactory"))]
+pub(crate) async fn error_message(
+    resp: reqwest::Response,
+    list: fn(&serde_json::Value) -> Option<Vec<&serde_json::Value>>,
+) -> String {
+    let text = match read_capped(resp, 16 * 1024).await {
+        Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let from_json = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            let msgs: Vec<String> = list(&v)?
+                .iter()
+                .filter_map(|i| i.get("message").and_then(|m| m.as_str()))
+                .map(str::to_string)
+                .collect();
+            (!msgs.is_empty()).then(|| msgs.join("; "))
+        });
+    crate::retry::server_message(&from_json.unwrap_or(text))
+}

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use longshore_core::gcp_auth::GoogleSettings;
-use longshore_core::settings::{Env, SettingsError};
+use longshore_core::settings::{Env, SettingsError, check_range};
 use longshore_core::tls;
 use longshore_core::upload::gcs::{
     self, AuthSettings, DEFAULT_ENDPOINT, GcsAuth, GcsOptions, RESUMABLE_THRESHOLD,
@@ -120,146 +120,15 @@ fn endpoint(s: &GcsSettings, anonymous: bool) -> Result<String, SettingsError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-/// Checks everything; chooses the credentials; selects and names the files.
+/// Checks everything; chooses the credentials; selects and names the files. The checks run in
+/// this order: limits, object options, credentials, endpoint, proxy, selection, extra CAs.
 pub(crate) fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
-    let invalid = SettingsError::invalid;
-    if s.concurrency == 0 || s.concurrency > 1024 {
-        return Err(invalid(
-            "PLUGIN_CONCURRENCY",
-            format!("{} is not between 1 and 1024", s.concurrency),
-        ));
-    }
-    if s.page_size == 0 || s.page_size > 1000 {
-        return Err(invalid(
-            "PLUGIN_PAGE_SIZE",
-            format!("{} is not between 1 and 1000", s.page_size),
-        ));
-    }
-    if s.cache_control.contains(['\r', '\n', '\0']) {
-        return Err(invalid(
-            "PLUGIN_CACHE_CONTROL",
-            "contains a line break".to_string(),
-        ));
-    }
-    for (k, v) in &s.metadata.0 {
-        if k.trim().is_empty() || k.chars().any(char::is_control) || v.contains(['\r', '\n', '\0'])
-        {
-            return Err(invalid(
-                "PLUGIN_METADATA",
-                format!("'{k}' is not a valid metadata entry (no empty names or line breaks)"),
-            ));
-        }
-    }
-    let acl = gcs::parse_acl(&s.acl.0).map_err(|e| invalid("PLUGIN_ACL", e))?;
-    for e in &s.gzip.0 {
-        let e = e.trim().trim_start_matches('.');
-        if e.is_empty() || e.contains(['/', '\\', '*', ' ']) {
-            return Err(invalid(
-                "PLUGIN_GZIP",
-                format!("'{e}' is not a file extension (write `js,css`, without dots)"),
-            ));
-        }
-    }
-
-    let token = env
-        .first_set(TOKEN_VARS)
-        .filter(|(_, v)| !v.trim().is_empty())
-        .and_then(|(name, _)| TOKEN_VARS.iter().copied().find(|n| *n == name))
-        .map(|var| (var, s.token.clone()));
-    let auth = gcs::auth(
-        &AuthSettings {
-            token,
-            json_key: s.json_key.clone(),
-            google: GoogleSettings::load(env)?,
-            emulator: !s.emulator_host.trim().is_empty(),
-        },
-        env,
-    )?;
+    check_limits(&s)?;
+    let acl = object_options(&s)?;
+    let auth = credentials(&s, env)?;
     let endpoint = endpoint(&s, auth.is_anonymous())?;
-    let proxy = s.enable_proxy.then(|| {
-        (
-            env.string(&["HARNESS_HTTP_PROXY"]),
-            env.string(&["HARNESS_HTTPS_PROXY"]),
-            env.string(&["HARNESS_NO_PROXY"]),
-        )
-    });
-    if let Some((h, hs, _)) = &proxy {
-        for (var, v) in [("HARNESS_HTTP_PROXY", h), ("HARNESS_HTTPS_PROXY", hs)] {
-            if let Some(v) = v
-                && gcs::Url::parse(v).is_err()
-            {
-                return Err(invalid(var, format!("'{v}' is not a proxy URL")));
-            }
-        }
-    }
-
-    let (bucket, mode) = if s.download {
-        let source = s.source.0.join(",");
-        let (bucket, prefix) = gcs::split_target(&source);
-        if bucket.is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_SOURCE".into(),
-                hint: "in download mode, the bucket/prefix to download".into(),
-            });
-        }
-        check_bucket("PLUGIN_SOURCE", &bucket)?;
-        if s.target.trim().is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_TARGET".into(),
-                hint: "in download mode, the local directory to download into".into(),
-            });
-        }
-        (
-            bucket,
-            Mode::Download {
-                prefix,
-                dir: cwd.join(s.target.trim()),
-            },
-        )
-    } else {
-        if s.source.is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_SOURCE".into(),
-                hint: "the files to upload (paths or globs)".into(),
-            });
-        }
-        let (bucket, prefix) = gcs::split_target(&s.target);
-        if bucket.is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_TARGET".into(),
-                hint: "bucket[/prefix] to upload to".into(),
-            });
-        }
-        check_bucket("PLUGIN_TARGET", &bucket)?;
-        let planned = gcs::plan(&s.source.0, &s.ignore.0, &prefix, cwd).map_err(|e| {
-            let var = match e {
-                gcs::PlanError::Ignore { .. } => "PLUGIN_IGNORE",
-                gcs::PlanError::Name(_) => "PLUGIN_TARGET",
-                _ => "PLUGIN_SOURCE",
-            };
-            invalid(var, e.to_string())
-        })?;
-        let items = planned
-            .into_iter()
-            .map(|p| {
-                let gz = gcs::gzip_wanted(&s.gzip.0, &p.name);
-                let item = Item {
-                    path: p.path,
-                    size: p.size,
-                    headers: ObjectHeaders {
-                        content_type: gcs::content_type(&p.name).to_string(),
-                        content_encoding: None,
-                        cache_control: (!s.cache_control.trim().is_empty())
-                            .then(|| s.cache_control.trim().to_string()),
-                        metadata: s.metadata.0.clone(),
-                    },
-                    key: p.name,
-                };
-                (item, gz)
-            })
-            .collect();
-        (bucket, Mode::Upload(items))
-    };
+    let proxy = proxy(&s, env)?;
+    let (bucket, mode) = selection(&s, cwd)?;
     let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
     Ok(Config {
         auth,
@@ -294,4 +163,154 @@ pub(crate) fn prepare(s: GcsSettings, env: &Env, cwd: &Path) -> Result<Config, S
         artifact_file: opt(&s.artifact_file),
         drone_output: env.string(&["DRONE_OUTPUT"]),
     })
+}
+
+/// `PLUGIN_CONCURRENCY` and `PLUGIN_PAGE_SIZE`.
+fn check_limits(s: &GcsSettings) -> Result<(), SettingsError> {
+    check_range("PLUGIN_CONCURRENCY", s.concurrency, 1, 1024)?;
+    check_range("PLUGIN_PAGE_SIZE", s.page_size, 1, 1000)
+}
+
+/// What every object gets: `PLUGIN_CACHE_CONTROL` and `PLUGIN_METADATA` checked, `PLUGIN_GZIP`'s
+/// extensions checked, and the parsed `PLUGIN_ACL`.
+fn object_options(s: &GcsSettings) -> Result<Vec<(String, String)>, SettingsError> {
+    let invalid = SettingsError::invalid;
+    if s.cache_control.contains(['\r', '\n', '\0']) {
+        return Err(invalid(
+            "PLUGIN_CACHE_CONTROL",
+            "contains a line break".to_string(),
+        ));
+    }
+    for (k, v) in &s.metadata.0 {
+        if k.trim().is_empty() || k.chars().any(char::is_control) || v.contains(['\r', '\n', '\0'])
+        {
+            return Err(invalid(
+                "PLUGIN_METADATA",
+                format!("'{k}' is not a valid metadata entry (no empty names or line breaks)"),
+            ));
+        }
+    }
+    let acl = gcs::parse_acl(&s.acl.0).map_err(|e| invalid("PLUGIN_ACL", e))?;
+    for e in &s.gzip.0 {
+        let e = e.trim().trim_start_matches('.');
+        if e.is_empty() || e.contains(['/', '\\', '*', ' ']) {
+            return Err(invalid(
+                "PLUGIN_GZIP",
+                format!("'{e}' is not a file extension (write `js,css`, without dots)"),
+            ));
+        }
+    }
+    Ok(acl)
+}
+
+/// The Google credentials: a token or key from this plugin's settings (naming the variable that
+/// gave it), else the shared Google settings.
+fn credentials(s: &GcsSettings, env: &Env) -> Result<GcsAuth, SettingsError> {
+    let token = env
+        .first_set(TOKEN_VARS)
+        .filter(|(_, v)| !v.trim().is_empty())
+        .and_then(|(name, _)| TOKEN_VARS.iter().copied().find(|n| *n == name))
+        .map(|var| (var, s.token.clone()));
+    gcs::auth(
+        &AuthSettings {
+            token,
+            json_key: s.json_key.clone(),
+            google: GoogleSettings::load(env)?,
+            emulator: !s.emulator_host.trim().is_empty(),
+        },
+        env,
+    )
+}
+
+/// The Harness proxy variables as [`GcsOptions::proxy`] takes them: http, https, no-proxy.
+type Proxy = (Option<String>, Option<String>, Option<String>);
+
+/// The Harness proxy variables, when `PLUGIN_ENABLE_PROXY` asks for them.
+fn proxy(s: &GcsSettings, env: &Env) -> Result<Option<Proxy>, SettingsError> {
+    let proxy = s.enable_proxy.then(|| {
+        (
+            env.string(&["HARNESS_HTTP_PROXY"]),
+            env.string(&["HARNESS_HTTPS_PROXY"]),
+            env.string(&["HARNESS_NO_PROXY"]),
+        )
+    });
+    if let Some((h, hs, _)) = &proxy {
+        for (var, v) in [("HARNESS_HTTP_PROXY", h), ("HARNESS_HTTPS_PROXY", hs)] {
+            if let Some(v) = v
+                && gcs::Url::parse(v).is_err()
+            {
+                return Err(SettingsError::invalid(
+                    var,
+                    format!("'{v}' is not a proxy URL"),
+                ));
+            }
+        }
+    }
+    Ok(proxy)
+}
+
+/// The bucket and what to do: the files to upload, each named and with its headers, or the
+/// prefix to download and where to.
+fn selection(s: &GcsSettings, cwd: &Path) -> Result<(String, Mode), SettingsError> {
+    if s.download {
+        let source = s.source.0.join(",");
+        let (bucket, prefix) = gcs::split_target(&source);
+        if bucket.is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_SOURCE".into(),
+                hint: "in download mode, the bucket/prefix to download".into(),
+            });
+        }
+        check_bucket("PLUGIN_SOURCE", &bucket)?;
+        if s.target.trim().is_empty() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_TARGET".into(),
+                hint: "in download mode, the local directory to download into".into(),
+            });
+        }
+        let dir = cwd.join(s.target.trim());
+        return Ok((bucket, Mode::Download { prefix, dir }));
+    }
+    if s.source.is_empty() {
+        return Err(SettingsError::Required {
+            var: "PLUGIN_SOURCE".into(),
+            hint: "the files to upload (paths or globs)".into(),
+        });
+    }
+    let (bucket, prefix) = gcs::split_target(&s.target);
+    if bucket.is_empty() {
+        return Err(SettingsError::Required {
+            var: "PLUGIN_TARGET".into(),
+            hint: "bucket[/prefix] to upload to".into(),
+        });
+    }
+    check_bucket("PLUGIN_TARGET", &bucket)?;
+    let planned = gcs::plan(&s.source.0, &s.ignore.0, &prefix, cwd).map_err(|e| {
+        let var = match e {
+            gcs::PlanError::Ignore { .. } => "PLUGIN_IGNORE",
+            gcs::PlanError::Name(_) => "PLUGIN_TARGET",
+            _ => "PLUGIN_SOURCE",
+        };
+        SettingsError::invalid(var, e.to_string())
+    })?;
+    let items = planned
+        .into_iter()
+        .map(|p| {
+            let gz = gcs::gzip_wanted(&s.gzip.0, &p.name);
+            let item = Item {
+                path: p.path,
+                size: p.size,
+                headers: ObjectHeaders {
+                    content_type: gcs::content_type(&p.name).to_string(),
+                    content_encoding: None,
+                    cache_control: (!s.cache_control.trim().is_empty())
+                        .then(|| s.cache_control.trim().to_string()),
+                    metadata: s.metadata.0.clone(),
+                },
+                key: p.name,
+            };
+            (item, gz)
+        })
+        .collect();
+    Ok((bucket, Mode::Upload(items)))
 }

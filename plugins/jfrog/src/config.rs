@@ -251,106 +251,18 @@ fn custom_ca(s: &JfrogSettings, cwd: &Path) -> Result<Option<CaBundle>, Settings
     )
 }
 
-/// Checks everything; matches and maps the files.
+/// Checks everything; matches and maps the files. The checks run in this order: other jf
+/// commands, URL, login, limits, build, TLS and proxies, then the files.
 pub(crate) fn prepare(s: JfrogSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
-    for var in OTHER_COMMANDS {
-        if let Some(v) = env.string(&[var]) {
-            return Err(invalid(
-                var,
-                format!(
-                    "'{v}': longshore-jfrog replaces the upload path only (no Maven/Gradle builds, download, promote or scan commands)"
-                ),
-            ));
-        }
-    }
+    refuse_other_commands(env)?;
     let base = base_url(&s.url)?;
     let api_base = artifactory::sanitize_url(&base).ok();
     let auth = login(&s)?;
-    let threads = match s.threads {
-        0 => 3,
-        n @ 1..=64 => n,
-        n => {
-            return Err(invalid(
-                "PLUGIN_THREADS",
-                format!("{n} is not between 0 and 64"),
-            ));
-        }
-    };
-    if s.retries > 20 {
-        return Err(invalid(
-            "PLUGIN_RETRIES",
-            format!("{} is not between 0 and 20", s.retries),
-        ));
-    }
-    let build = match (s.build_name.is_empty(), s.build_number.is_empty()) {
-        (true, true) => None,
-        (false, false) => Some((s.build_name.clone(), s.build_number.clone())),
-        (false, true) => {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_BUILD_NUMBER".into(),
-                hint: "PLUGIN_BUILD_NAME is set: the build name and number go together".into(),
-            });
-        }
-        (true, false) => {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_BUILD_NAME".into(),
-                hint: "PLUGIN_BUILD_NUMBER is set: the build name and number go together".into(),
-            });
-        }
-    };
-    if s.publish_build_info {
-        if build.is_none() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_BUILD_NAME".into(),
-                hint: "PLUGIN_PUBLISH_BUILD_INFO needs PLUGIN_BUILD_NAME and PLUGIN_BUILD_NUMBER"
-                    .into(),
-            });
-        }
-        if let Err(e) = artifactory::sanitize_url(&base) {
-            return Err(invalid(
-                "PLUGIN_URL",
-                format!("{e} (the build info goes to …/artifactory/api/build)"),
-            ));
-        }
-    }
-    if s.skip_unchanged && build.is_some() {
-        return Err(SettingsError::Conflict {
-            first: "PLUGIN_SKIP_UNCHANGED".into(),
-            second: "PLUGIN_BUILD_NAME".into(),
-            reason:
-                "a skipped artifact would not get the build properties that link it to the build"
-                    .into(),
-        });
-    }
+    let threads = check_limits(&s)?;
+    let build = build(&s, &base)?;
     let ca = custom_ca(&s, cwd)?;
-    let proxies = if s.enable_proxy {
-        Proxies {
-            http: env.string(&["HARNESS_HTTP_PROXY"]),
-            https: env.string(&["HARNESS_HTTPS_PROXY"]),
-            no_proxy: env.string(&["HARNESS_NO_PROXY"]),
-        }
-    } else {
-        Proxies::default()
-    };
-    artifactory::build_proxies(&proxies)
-        .map_err(|e| invalid("PLUGIN_ENABLE_PROXY", e.to_string()))?;
-
-    let rules = rules(&s, env, cwd)?;
-    let spec_mode = !s.spec.is_empty();
-    let files = spec::plan_all(&rules, cwd).map_err(|e| spec_error(e, spec_mode))?;
-    if files.is_empty() {
-        if s.fail_no_op {
-            return Err(invalid(
-                if spec_mode {
-                    "PLUGIN_SPEC"
-                } else {
-                    "PLUGIN_SOURCE"
-                },
-                "no file matched (PLUGIN_FAIL_NO_OP=true)",
-            ));
-        }
-        warn!("no file matched: nothing to upload");
-    }
+    let proxies = proxies(&s, env)?;
+    let files = selection(&s, env, cwd)?;
     let ci = Ci::from_env(env);
     Ok(Config {
         auth,
@@ -376,6 +288,125 @@ pub(crate) fn prepare(s: JfrogSettings, env: &Env, cwd: &Path) -> Result<Config,
             .string(&["DRONE_BUILD_LINK", "CI_PIPELINE_URL", "CI_BUILD_LINK"])
             .unwrap_or_default(),
     })
+}
+
+/// The jf commands this plugin does not replace are refused, not ignored.
+fn refuse_other_commands(env: &Env) -> Result<(), SettingsError> {
+    for var in OTHER_COMMANDS {
+        if let Some(v) = env.string(&[var]) {
+            return Err(invalid(
+                var,
+                format!(
+                    "'{v}': longshore-jfrog replaces the upload path only (no Maven/Gradle builds, download, promote or scan commands)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `PLUGIN_THREADS` (0: the default, 3) and `PLUGIN_RETRIES`; the thread count.
+fn check_limits(s: &JfrogSettings) -> Result<usize, SettingsError> {
+    let threads = match s.threads {
+        0 => 3,
+        n @ 1..=64 => n,
+        n => {
+            return Err(invalid(
+                "PLUGIN_THREADS",
+                format!("{n} is not between 0 and 64"),
+            ));
+        }
+    };
+    if s.retries > 20 {
+        return Err(invalid(
+            "PLUGIN_RETRIES",
+            format!("{} is not between 0 and 20", s.retries),
+        ));
+    }
+    Ok(threads)
+}
+
+/// The build name and number (both or neither), and what publishing its info and
+/// `PLUGIN_SKIP_UNCHANGED` need of them.
+fn build(s: &JfrogSettings, base: &str) -> Result<Option<(String, String)>, SettingsError> {
+    let build = match (s.build_name.is_empty(), s.build_number.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some((s.build_name.clone(), s.build_number.clone())),
+        (false, true) => {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_BUILD_NUMBER".into(),
+                hint: "PLUGIN_BUILD_NAME is set: the build name and number go together".into(),
+            });
+        }
+        (true, false) => {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_BUILD_NAME".into(),
+                hint: "PLUGIN_BUILD_NUMBER is set: the build name and number go together".into(),
+            });
+        }
+    };
+    if s.publish_build_info {
+        if build.is_none() {
+            return Err(SettingsError::Required {
+                var: "PLUGIN_BUILD_NAME".into(),
+                hint: "PLUGIN_PUBLISH_BUILD_INFO needs PLUGIN_BUILD_NAME and PLUGIN_BUILD_NUMBER"
+                    .into(),
+            });
+        }
+        if let Err(e) = artifactory::sanitize_url(base) {
+            return Err(invalid(
+                "PLUGIN_URL",
+                format!("{e} (the build info goes to …/artifactory/api/build)"),
+            ));
+        }
+    }
+    if s.skip_unchanged && build.is_some() {
+        return Err(SettingsError::Conflict {
+            first: "PLUGIN_SKIP_UNCHANGED".into(),
+            second: "PLUGIN_BUILD_NAME".into(),
+            reason:
+                "a skipped artifact would not get the build properties that link it to the build"
+                    .into(),
+        });
+    }
+    Ok(build)
+}
+
+/// The Harness proxy variables when `PLUGIN_ENABLE_PROXY` asks for them, checked.
+fn proxies(s: &JfrogSettings, env: &Env) -> Result<Proxies, SettingsError> {
+    let proxies = if s.enable_proxy {
+        Proxies {
+            http: env.string(&["HARNESS_HTTP_PROXY"]),
+            https: env.string(&["HARNESS_HTTPS_PROXY"]),
+            no_proxy: env.string(&["HARNESS_NO_PROXY"]),
+        }
+    } else {
+        Proxies::default()
+    };
+    artifactory::build_proxies(&proxies)
+        .map_err(|e| invalid("PLUGIN_ENABLE_PROXY", e.to_string()))?;
+    Ok(proxies)
+}
+
+/// The files matched by the spec or the source patterns, each with its target path.
+fn selection(s: &JfrogSettings, env: &Env, cwd: &Path) -> Result<Vec<Planned>, SettingsError> {
+    let rules = rules(s, env, cwd)?;
+    let spec_mode = !s.spec.is_empty();
+    let files = spec::plan_all(&rules, cwd).map_err(|e| spec_error(e, spec_mode))?;
+    if files.is_empty() {
+        if s.fail_no_op {
+            return Err(invalid(
+                if spec_mode {
+                    "PLUGIN_SPEC"
+                } else {
+                    "PLUGIN_SOURCE"
+                },
+                "no file matched (PLUGIN_FAIL_NO_OP=true)",
+            ));
+        }
+        warn!("no file matched: nothing to upload");
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use longshore_core::secret::Secret;
-use longshore_core::settings::{Env, SettingsError};
+use longshore_core::settings::{Env, SettingsError, check_range};
 use longshore_core::tls;
 use longshore_core::upload::nexus::{ClientOptions, Component, Layout};
 use longshore_core::upload::transfer::Item;
@@ -122,9 +122,39 @@ pub(crate) fn required(var: &str, hint: &str) -> SettingsError {
     }
 }
 
-/// Checks everything; finds the files; makes the plan.
+/// Checks everything; finds the files; makes the plan. The checks run in this order: server,
+/// login, repository, version and format, API, limits, TLS, upload mode, then the files.
 pub(crate) fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
     let server = server_url(&s.server_url, &s.protocol)?;
+    check_login(&s)?;
+    check_repository(&s.repository)?;
+    let version = parse_version(&s.nexus_version)?;
+    let format = parse_format(&s.format)?;
+    let put = api(&s, &format, version)?;
+    check_limits(&s)?;
+    let tls = tls(&s, cwd)?;
+    let globbing = upload_mode(&s)?;
+    let mut files: HashMap<String, Vec<String>> = HashMap::new();
+    let plan = selection(&s, &format, put, version, globbing, cwd, &mut files)?;
+    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    Ok(Config {
+        server,
+        username: s.username.clone(),
+        password: s.password.clone(),
+        repository: s.repository.clone(),
+        tls,
+        retries: s.retries,
+        concurrency: s.concurrency,
+        plan,
+        files,
+        dry_run: s.dry_run,
+        artifact_file: opt(&s.artifact_file),
+        drone_output: env.string(&["DRONE_OUTPUT"]),
+    })
+}
+
+/// `PLUGIN_USERNAME` and `PLUGIN_PASSWORD`, both needed.
+fn check_login(s: &NexusSettings) -> Result<(), SettingsError> {
     if s.username.is_empty() {
         return Err(required("PLUGIN_USERNAME", "the Nexus user to log in as"));
     }
@@ -134,24 +164,29 @@ pub(crate) fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config,
             "the password of PLUGIN_USERNAME",
         ));
     }
-    if s.repository.is_empty() {
+    Ok(())
+}
+
+/// `PLUGIN_REPOSITORY`: given, and a repository name.
+fn check_repository(repository: &str) -> Result<(), SettingsError> {
+    if repository.is_empty() {
         return Err(required("PLUGIN_REPOSITORY", "the repository to upload to"));
     }
-    if !s
-        .repository
+    if !repository
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     {
         return Err(invalid(
             "PLUGIN_REPOSITORY",
-            format!(
-                "'{}' is not a repository name (letters, digits, '.', '_', '-')",
-                s.repository
-            ),
+            format!("'{repository}' is not a repository name (letters, digits, '.', '_', '-')"),
         ));
     }
-    let version = parse_version(&s.nexus_version)?;
-    let format = parse_format(&s.format)?;
+    Ok(())
+}
+
+/// Whether uploads are PUTs (`PLUGIN_API`, defaulting by version), and the settings only the
+/// components API takes (`PLUGIN_GENERATE_POM`, `PLUGIN_PACKAGING`) checked against it.
+fn api(s: &NexusSettings, format: &Format, version: Version) -> Result<bool, SettingsError> {
     let put = match (s.api.trim().to_ascii_lowercase().as_str(), version) {
         ("", Version::Nexus3) | ("components" | "component", Version::Nexus3) => false,
         ("" | "put", Version::Nexus2) | ("put", Version::Nexus3) => true,
@@ -182,14 +217,14 @@ pub(crate) fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config,
             ),
         ));
     }
-    if s.generate_pom && (format != Format::Maven2 || put) {
+    if s.generate_pom && (*format != Format::Maven2 || put) {
         return Err(invalid(
             "PLUGIN_GENERATE_POM",
             "only the components API generates a POM, for the maven2 format",
         ));
     }
     if !s.packaging.is_empty() {
-        if format != Format::Maven2 || put {
+        if *format != Format::Maven2 || put {
             return Err(invalid(
                 "PLUGIN_PACKAGING",
                 "only the components API takes a packaging, for the maven2 format",
@@ -197,20 +232,23 @@ pub(crate) fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config,
         }
         check_coordinate("PLUGIN_PACKAGING", "packaging", &s.packaging)?;
     }
+    Ok(put)
+}
+
+/// `PLUGIN_RETRIES` and `PLUGIN_CONCURRENCY`.
+fn check_limits(s: &NexusSettings) -> Result<(), SettingsError> {
     if s.retries > 10 {
         return Err(invalid(
             "PLUGIN_RETRIES",
             format!("{} is more than 10", s.retries),
         ));
     }
-    if s.concurrency == 0 || s.concurrency > 64 {
-        return Err(invalid(
-            "PLUGIN_CONCURRENCY",
-            format!("{} is not between 1 and 64", s.concurrency),
-        ));
-    }
-    let tls = tls(&s, cwd)?;
+    check_range("PLUGIN_CONCURRENCY", s.concurrency, 1, 64)
+}
 
+/// Exactly one upload mode (attributes, the artifact list, globs) and only its settings; whether
+/// it is the glob mode.
+fn upload_mode(s: &NexusSettings) -> Result<bool, SettingsError> {
     let modes = [
         ("PLUGIN_ATTRIBUTES", !s.attributes.is_empty()),
         ("PLUGIN_ARTIFACTS", !s.artifacts.is_empty()),
@@ -249,55 +287,50 @@ pub(crate) fn prepare(s: NexusSettings, env: &Env, cwd: &Path) -> Result<Config,
             return Err(invalid(var, "is only read with PLUGIN_SOURCE"));
         }
     }
+    Ok(globbing)
+}
 
-    let mut files: HashMap<String, Vec<String>> = HashMap::new();
-    let plan = if globbing {
-        if format == Format::Maven2 {
+/// The files found and planned: by glob, or from the artifact list / single-file attributes.
+/// `files` gets each upload's local files, for the summary.
+fn selection(
+    s: &NexusSettings,
+    format: &Format,
+    put: bool,
+    version: Version,
+    globbing: bool,
+    cwd: &Path,
+    files: &mut HashMap<String, Vec<String>>,
+) -> Result<Plan, SettingsError> {
+    if globbing {
+        if *format == Format::Maven2 {
             return Err(invalid(
                 "PLUGIN_SOURCE",
                 "globs upload raw, yum and single-file formats; for maven2 give coordinates in PLUGIN_ARTIFACTS",
             ));
         }
-        let found = glob_files(&s, cwd)?;
-        paths_plan(&format, put, version, found, &mut files)?
+        let found = glob_files(s, cwd)?;
+        return paths_plan(format, put, version, found, files);
+    }
+    let (var, artifacts) = if !s.attributes.is_empty() {
+        if s.filename.is_empty() {
+            return Err(required(
+                "PLUGIN_FILENAME",
+                "the file to upload with PLUGIN_ATTRIBUTES",
+            ));
+        }
+        let a = parse_attributes(&s.attributes, &s.filename, &s.group_id)?;
+        ("PLUGIN_FILENAME", vec![a])
     } else {
-        let (var, artifacts) = if !s.attributes.is_empty() {
-            if s.filename.is_empty() {
-                return Err(required(
-                    "PLUGIN_FILENAME",
-                    "the file to upload with PLUGIN_ATTRIBUTES",
-                ));
-            }
-            let a = parse_attributes(&s.attributes, &s.filename, &s.group_id)?;
-            ("PLUGIN_FILENAME", vec![a])
-        } else {
-            (
-                "PLUGIN_ARTIFACTS",
-                parse_artifacts(&s.artifacts, &s.group_id)?,
-            )
-        };
-        let found = artifacts
-            .iter()
-            .map(|a| find_file(var, &a.file, cwd))
-            .collect::<Result<Vec<_>, _>>()?;
-        coordinates_plan(&s, &format, put, version, &artifacts, found, &mut files)?
+        (
+            "PLUGIN_ARTIFACTS",
+            parse_artifacts(&s.artifacts, &s.group_id)?,
+        )
     };
-
-    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
-    Ok(Config {
-        server,
-        username: s.username.clone(),
-        password: s.password.clone(),
-        repository: s.repository.clone(),
-        tls,
-        retries: s.retries,
-        concurrency: s.concurrency,
-        plan,
-        files,
-        dry_run: s.dry_run,
-        artifact_file: opt(&s.artifact_file),
-        drone_output: env.string(&["DRONE_OUTPUT"]),
-    })
+    let found = artifacts
+        .iter()
+        .map(|a| find_file(var, &a.file, cwd))
+        .collect::<Result<Vec<_>, _>>()?;
+    coordinates_plan(s, format, put, version, &artifacts, found, files)
 }
 
 /// The anchor's URL rules (§7.3 tests): trailing slashes trimmed; without a scheme,

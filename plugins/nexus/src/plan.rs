@@ -200,71 +200,9 @@ pub(crate) fn coordinates_plan(
     } else {
         "PLUGIN_ATTRIBUTES"
     };
-    for a in artifacts {
-        if *format == Format::Maven2 {
-            check_coordinate(var, "groupId", &a.group)?;
-        } else {
-            check_directory(var, &a.group)?;
-        }
-        check_coordinate(var, "artifactId", &a.artifact)?;
-        check_coordinate(var, "version", &a.version)?;
-        check_coordinate(var, "extension", &a.extension)?;
-        if let Some(c) = &a.classifier {
-            check_coordinate(var, "classifier", c)?;
-        }
-    }
-    // The repository path of each artifact: Maven layout, or (raw, yum) the anchor's
-    // `<groupId>/<artifactId>.<type>` with the classifier added so two classifiers do not
-    // overwrite each other.
-    let paths: Vec<String> = artifacts
-        .iter()
-        .map(|a| match format {
-            Format::Maven2 => maven_path(
-                &a.group,
-                &a.artifact,
-                &a.version,
-                a.classifier.as_deref(),
-                &a.extension,
-            ),
-            _ => {
-                let c = a
-                    .classifier
-                    .as_deref()
-                    .map(|c| format!("-{c}"))
-                    .unwrap_or_default();
-                let dir = a.group.trim_matches('/');
-                let name = format!("{}{c}.{}", a.artifact, a.extension);
-                if dir.is_empty() {
-                    name
-                } else {
-                    format!("{dir}/{name}")
-                }
-            }
-        })
-        .collect();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, p) in paths.iter().enumerate() {
-        if let Some(j) = seen.insert(p, i) {
-            return Err(invalid(
-                var,
-                format!(
-                    "{} and {} both go to {p} (same coordinates, classifier and type)",
-                    artifacts[j].file, artifacts[i].file
-                ),
-            ));
-        }
-    }
-    if s.generate_pom
-        && let Some(a) = artifacts
-            .iter()
-            .find(|a| a.extension == "pom" && a.classifier.is_none())
-    {
-        return Err(SettingsError::Conflict {
-            first: "PLUGIN_GENERATE_POM".into(),
-            second: var.into(),
-            reason: format!("{} is the POM already", a.file),
-        });
-    }
+    check_coordinates(var, format, artifacts)?;
+    let paths = repository_paths(format, artifacts);
+    check_distinct(s, var, artifacts, &paths)?;
     if put {
         let items = found
             .iter()
@@ -280,48 +218,7 @@ pub(crate) fn coordinates_plan(
         });
     }
     let comps = match format {
-        Format::Maven2 => {
-            // Artifacts of one groupId:artifactId:version form one component (jar + pom +
-            // sources in one request), in the order first given.
-            let mut order: Vec<(String, String, String)> = Vec::new();
-            let mut by_gav: HashMap<(String, String, String), Vec<(MavenAsset, String)>> =
-                HashMap::new();
-            for (a, f) in artifacts.iter().zip(&found) {
-                let gav = (a.group.clone(), a.artifact.clone(), a.version.clone());
-                if !by_gav.contains_key(&gav) {
-                    order.push(gav.clone());
-                }
-                by_gav.entry(gav).or_default().push((
-                    MavenAsset {
-                        path: f.abs.clone(),
-                        size: f.size,
-                        extension: a.extension.clone(),
-                        classifier: a.classifier.clone(),
-                    },
-                    f.shown.clone(),
-                ));
-            }
-            let mut comps = Vec::new();
-            for gav in order {
-                let assets = by_gav.remove(&gav).unwrap_or_default();
-                for (k, chunk) in assets.chunks(MAX_ASSETS).enumerate() {
-                    let list: Vec<MavenAsset> = chunk.iter().map(|(m, _)| m.clone()).collect();
-                    comps.push((
-                        nexus::maven2_component(
-                            &gav.0,
-                            &gav.1,
-                            &gav.2,
-                            // One POM per component: generated with the first request only.
-                            s.generate_pom && k == 0,
-                            (!s.packaging.is_empty() && k == 0).then_some(s.packaging.as_str()),
-                            &list,
-                        ),
-                        chunk.iter().map(|(_, shown)| shown.clone()).collect(),
-                    ));
-                }
-            }
-            label_files(comps, out)
-        }
+        Format::Maven2 => label_files(maven_components(s, artifacts, &found), out),
         Format::Raw => raw_components(found.into_iter().zip(paths).collect(), out),
         Format::Yum => label_files(
             found
@@ -351,4 +248,139 @@ pub(crate) fn coordinates_plan(
         ),
     };
     Ok(Plan::Components(comps))
+}
+
+/// Every coordinate of every artifact is one Nexus accepts (the group a directory outside
+/// maven2).
+fn check_coordinates(
+    var: &str,
+    format: &Format,
+    artifacts: &[Artifact],
+) -> Result<(), SettingsError> {
+    for a in artifacts {
+        if *format == Format::Maven2 {
+            check_coordinate(var, "groupId", &a.group)?;
+        } else {
+            check_directory(var, &a.group)?;
+        }
+        check_coordinate(var, "artifactId", &a.artifact)?;
+        check_coordinate(var, "version", &a.version)?;
+        check_coordinate(var, "extension", &a.extension)?;
+        if let Some(c) = &a.classifier {
+            check_coordinate(var, "classifier", c)?;
+        }
+    }
+    Ok(())
+}
+
+/// The repository path of each artifact: Maven layout, or (raw, yum) the anchor's
+/// `<groupId>/<artifactId>.<type>` with the classifier added so two classifiers do not
+/// overwrite each other.
+fn repository_paths(format: &Format, artifacts: &[Artifact]) -> Vec<String> {
+    artifacts
+        .iter()
+        .map(|a| match format {
+            Format::Maven2 => maven_path(
+                &a.group,
+                &a.artifact,
+                &a.version,
+                a.classifier.as_deref(),
+                &a.extension,
+            ),
+            _ => {
+                let c = a
+                    .classifier
+                    .as_deref()
+                    .map(|c| format!("-{c}"))
+                    .unwrap_or_default();
+                let dir = a.group.trim_matches('/');
+                let name = format!("{}{c}.{}", a.artifact, a.extension);
+                if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                }
+            }
+        })
+        .collect()
+}
+
+/// No two artifacts go to one path, and a generated POM replaces none that was given.
+fn check_distinct(
+    s: &NexusSettings,
+    var: &str,
+    artifacts: &[Artifact],
+    paths: &[String],
+) -> Result<(), SettingsError> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in paths.iter().enumerate() {
+        if let Some(j) = seen.insert(p, i) {
+            return Err(invalid(
+                var,
+                format!(
+                    "{} and {} both go to {p} (same coordinates, classifier and type)",
+                    artifacts[j].file, artifacts[i].file
+                ),
+            ));
+        }
+    }
+    if s.generate_pom
+        && let Some(a) = artifacts
+            .iter()
+            .find(|a| a.extension == "pom" && a.classifier.is_none())
+    {
+        return Err(SettingsError::Conflict {
+            first: "PLUGIN_GENERATE_POM".into(),
+            second: var.into(),
+            reason: format!("{} is the POM already", a.file),
+        });
+    }
+    Ok(())
+}
+
+/// Maven components: the artifacts of one groupId:artifactId:version form one component (jar +
+/// pom + sources in one request, [`MAX_ASSETS`] at most), in the order first given, each with
+/// the files it holds.
+fn maven_components(
+    s: &NexusSettings,
+    artifacts: &[Artifact],
+    found: &[Found],
+) -> Vec<(Component, Vec<String>)> {
+    let mut order: Vec<(String, String, String)> = Vec::new();
+    let mut by_gav: HashMap<(String, String, String), Vec<(MavenAsset, String)>> = HashMap::new();
+    for (a, f) in artifacts.iter().zip(found) {
+        let gav = (a.group.clone(), a.artifact.clone(), a.version.clone());
+        if !by_gav.contains_key(&gav) {
+            order.push(gav.clone());
+        }
+        by_gav.entry(gav).or_default().push((
+            MavenAsset {
+                path: f.abs.clone(),
+                size: f.size,
+                extension: a.extension.clone(),
+                classifier: a.classifier.clone(),
+            },
+            f.shown.clone(),
+        ));
+    }
+    let mut comps = Vec::new();
+    for gav in order {
+        let assets = by_gav.remove(&gav).unwrap_or_default();
+        for (k, chunk) in assets.chunks(MAX_ASSETS).enumerate() {
+            let list: Vec<MavenAsset> = chunk.iter().map(|(m, _)| m.clone()).collect();
+            comps.push((
+                nexus::maven2_component(
+                    &gav.0,
+                    &gav.1,
+                    &gav.2,
+                    // One POM per component: generated with the first request only.
+                    s.generate_pom && k == 0,
+                    (!s.packaging.is_empty() && k == 0).then_some(s.packaging.as_str()),
+                    &list,
+                ),
+                chunk.iter().map(|(_, shown)| shown.clone()).collect(),
+            ));
+        }
+    }
+    comps
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use longshore_core::aws::AwsAuth;
-use longshore_core::settings::{Env, SettingsError};
+use longshore_core::settings::{Env, SettingsError, check_range};
 use longshore_core::upload::headers::HeaderRules;
 use longshore_core::upload::keys::normalize_path;
 use longshore_core::upload::plan::{HeaderSettings, PlanSettings, items, plan_files};
@@ -82,51 +82,86 @@ pub(crate) struct Config {
     pub drone_output: Option<String>,
 }
 
-/// Checks everything; selects and maps the files.
+/// Checks everything; selects and maps the files. The checks run in the settings' order: bucket,
+/// endpoint, object options, concurrency, credentials, then the selection.
 pub(crate) fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, SettingsError> {
-    let invalid = SettingsError::invalid;
-    if s.bucket.is_empty() {
+    check_bucket(&s.bucket)?;
+    let endpoint = endpoint(&s.endpoint)?;
+    let s3 = object_options(&s, endpoint.as_deref())?;
+    check_concurrency(&s)?;
+    let auth = credentials(&s, env)?;
+    let mode = selection(&s, cwd)?;
+    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    Ok(Config {
+        auth,
+        bucket: s.bucket.clone(),
+        s3,
+        endpoint,
+        path_style: s.path_style,
+        mode,
+        // s3-sync read `DRY_RUN` too; either one asking for a dry run wins, so a leftover
+        // `false` in one of them can never turn a requested dry run into a real upload.
+        dry_run: s.dry_run || s.dry_run_sync,
+        concurrency: s.concurrency,
+        skip_unchanged: s.skip_unchanged,
+        artifact_file: opt(&s.artifact_file),
+        drone_output: env.string(&["DRONE_OUTPUT"]),
+    })
+}
+
+/// `PLUGIN_BUCKET`: given, and a name S3 accepts.
+fn check_bucket(bucket: &str) -> Result<(), SettingsError> {
+    if bucket.is_empty() {
         return Err(SettingsError::Required {
             var: "PLUGIN_BUCKET".into(),
             hint: "the bucket to upload to".into(),
         });
     }
-    if s.bucket.len() < 3
-        || s.bucket.len() > 63
-        || !s
-            .bucket
+    if bucket.len() < 3
+        || bucket.len() > 63
+        || !bucket
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
     {
-        return Err(invalid(
+        return Err(SettingsError::invalid(
             "PLUGIN_BUCKET",
             format!(
-                "'{}' is not a valid bucket name (3-63 lower-case letters, digits, . and -)",
-                s.bucket
+                "'{bucket}' is not a valid bucket name (3-63 lower-case letters, digits, . and -)"
             ),
         ));
     }
-    let endpoint = if s.endpoint.is_empty() {
-        None
+    Ok(())
+}
+
+/// `PLUGIN_ENDPOINT` as an http(s) URL without a trailing `/` (`https://` when no scheme is
+/// given); `None` for AWS itself.
+fn endpoint(raw: &str) -> Result<Option<String>, SettingsError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let ep = if raw.contains("://") {
+        raw.to_string()
     } else {
-        let ep = if s.endpoint.contains("://") {
-            s.endpoint.clone()
-        } else {
-            format!("https://{}", s.endpoint)
-        };
-        let ok = (ep.starts_with("http://") || ep.starts_with("https://"))
-            && ep
-                .split("://")
-                .nth(1)
-                .is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
-        if !ok {
-            return Err(invalid(
-                "PLUGIN_ENDPOINT",
-                format!("'{}' is not an http(s) URL", s.endpoint),
-            ));
-        }
-        Some(ep.trim_end_matches('/').to_string())
+        format!("https://{raw}")
     };
+    let ok = (ep.starts_with("http://") || ep.starts_with("https://"))
+        && ep
+            .split("://")
+            .nth(1)
+            .is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+    if !ok {
+        return Err(SettingsError::invalid(
+            "PLUGIN_ENDPOINT",
+            format!("'{raw}' is not an http(s) URL"),
+        ));
+    }
+    Ok(Some(ep.trim_end_matches('/').to_string()))
+}
+
+/// What every object gets: checksum, canned ACL, encryption, storage class, and the URL base its
+/// links are made from.
+fn object_options(s: &S3Settings, endpoint: Option<&str>) -> Result<S3Options, SettingsError> {
+    let invalid = SettingsError::invalid;
     let checksum = Checksum::from_setting(&s.checksum, endpoint.is_some()).ok_or_else(|| {
         invalid(
             "PLUGIN_CHECKSUM",
@@ -137,7 +172,6 @@ pub(crate) fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, Se
             ),
         )
     })?;
-    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
     if !s.acl.is_empty() && !ACLS.contains(&s.acl.as_str()) {
         return Err(invalid(
             "PLUGIN_ACL",
@@ -170,18 +204,34 @@ pub(crate) fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, Se
             ),
         ));
     }
-    if s.concurrency == 0 || s.concurrency > 1024 {
-        return Err(invalid(
-            "PLUGIN_CONCURRENCY",
-            format!("{} is not between 1 and 1024", s.concurrency),
-        ));
-    }
-    if s.part_concurrency == 0 || s.part_concurrency > 64 {
-        return Err(invalid(
-            "PLUGIN_PART_CONCURRENCY",
-            format!("{} is not between 1 and 64", s.part_concurrency),
-        ));
-    }
+    let url_base = match (endpoint, s.path_style) {
+        (Some(ep), true) => format!("{ep}/{}", s.bucket),
+        (Some(ep), false) => match ep.split_once("://") {
+            Some((scheme, host)) => format!("{scheme}://{}.{host}", s.bucket),
+            None => format!("{ep}/{}", s.bucket),
+        },
+        (None, _) => format!("https://{}.s3.{}.amazonaws.com", s.bucket, s.region),
+    };
+    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    Ok(S3Options {
+        acl: opt(&s.acl),
+        encryption: opt(&s.encryption),
+        kms_key_id: opt(&s.kms_key_id),
+        storage_class: opt(&s.storage_class),
+        checksum,
+        part_concurrency: s.part_concurrency,
+        url_base,
+    })
+}
+
+/// `PLUGIN_CONCURRENCY` (files in flight) and `PLUGIN_PART_CONCURRENCY` (parts of one file).
+fn check_concurrency(s: &S3Settings) -> Result<(), SettingsError> {
+    check_range("PLUGIN_CONCURRENCY", s.concurrency, 1, 1024)?;
+    check_range("PLUGIN_PART_CONCURRENCY", s.part_concurrency, 1, 64)
+}
+
+/// The AWS credential settings, validated (the checks ECR applies too).
+fn credentials(s: &S3Settings, env: &Env) -> Result<AwsAuth, SettingsError> {
     let auth = AwsAuth {
         region: s.region.clone(),
         access_key: s.access_key.clone(),
@@ -196,6 +246,13 @@ pub(crate) fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, Se
         ca_bundle: longshore_core::aws::ca_bundle(env)?,
     };
     auth.validate()?;
+    Ok(auth)
+}
+
+/// The header rules and metadata, then what to do: the files to upload, each with its key and
+/// headers, or the prefix to download and where to.
+fn selection(s: &S3Settings, cwd: &Path) -> Result<Mode, SettingsError> {
+    let invalid = SettingsError::invalid;
     let rules = HeaderSettings {
         content_type: HeaderRules::parse(&s.content_type)
             .map_err(|e| invalid("PLUGIN_CONTENT_TYPE", e))?,
@@ -218,7 +275,7 @@ pub(crate) fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, Se
         }
     }
 
-    let mode = if s.download {
+    if s.download {
         let source = s.source.0.join(",");
         if s.target.is_empty() {
             return Err(SettingsError::Required {
@@ -226,60 +283,27 @@ pub(crate) fn prepare(s: S3Settings, env: &Env, cwd: &Path) -> Result<Config, Se
                 hint: "the local directory to download into".into(),
             });
         }
-        Mode::Download {
+        return Ok(Mode::Download {
             prefix: normalize_path(&source),
             dir: cwd.join(&s.target),
             prepend: s.strip_prefix.clone(),
-        }
-    } else {
-        if s.source.is_empty() {
-            return Err(SettingsError::Required {
-                var: "PLUGIN_SOURCE".into(),
-                hint: "the files to upload (globs or paths)".into(),
-            });
-        }
-        let files = plan_files(
-            &PlanSettings {
-                sources: &s.source.0,
-                excludes: &s.exclude.0,
-                target: &s.target,
-                strip_prefix: &s.strip_prefix,
-                fail_on_empty: s.fail_on_empty,
-            },
-            cwd,
-        )?;
-        Mode::Upload(items(files, &rules))
-    };
-
-    let url_base = match (&endpoint, s.path_style) {
-        (Some(ep), true) => format!("{ep}/{}", s.bucket),
-        (Some(ep), false) => match ep.split_once("://") {
-            Some((scheme, host)) => format!("{scheme}://{}.{host}", s.bucket),
-            None => format!("{ep}/{}", s.bucket),
+        });
+    }
+    if s.source.is_empty() {
+        return Err(SettingsError::Required {
+            var: "PLUGIN_SOURCE".into(),
+            hint: "the files to upload (globs or paths)".into(),
+        });
+    }
+    let files = plan_files(
+        &PlanSettings {
+            sources: &s.source.0,
+            excludes: &s.exclude.0,
+            target: &s.target,
+            strip_prefix: &s.strip_prefix,
+            fail_on_empty: s.fail_on_empty,
         },
-        (None, _) => format!("https://{}.s3.{}.amazonaws.com", s.bucket, s.region),
-    };
-    Ok(Config {
-        auth,
-        bucket: s.bucket.clone(),
-        s3: S3Options {
-            acl: opt(&s.acl),
-            encryption: opt(&s.encryption),
-            kms_key_id: opt(&s.kms_key_id),
-            storage_class: opt(&s.storage_class),
-            checksum,
-            part_concurrency: s.part_concurrency,
-            url_base,
-        },
-        endpoint,
-        path_style: s.path_style,
-        mode,
-        // s3-sync read `DRY_RUN` too; either one asking for a dry run wins, so a leftover
-        // `false` in one of them can never turn a requested dry run into a real upload.
-        dry_run: s.dry_run || s.dry_run_sync,
-        concurrency: s.concurrency,
-        skip_unchanged: s.skip_unchanged,
-        artifact_file: opt(&s.artifact_file),
-        drone_output: env.string(&["DRONE_OUTPUT"]),
-    })
+        cwd,
+    )?;
+    Ok(Mode::Upload(items(files, &rules)))
 }

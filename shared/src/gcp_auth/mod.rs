@@ -19,7 +19,10 @@ use serde::Deserialize;
 use crate::secret::{self, Secret};
 use crate::settings::{Env, SettingsError};
 
+mod error;
 mod settings;
+
+pub use error::GcpError;
 
 pub(crate) use settings::DefaultCredentials;
 pub use settings::GoogleSettings;
@@ -32,76 +35,6 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer
 pub(crate) const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub(crate) const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-
-/// A Google login that cannot be obtained. One line; never carries a credential.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GcpError {
-    /// The endpoint answered with an error.
-    #[error("{what} at {url} refused the request: HTTP {status}: {body}")]
-    Refused {
-        /// Which endpoint.
-        what: &'static str,
-        /// Its URL.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// The start of the error body, on one line.
-        body: String,
-    },
-    /// The endpoint could not be reached.
-    #[error("cannot reach {what} at {url}: {reason}")]
-    Unreachable {
-        /// Which endpoint.
-        what: &'static str,
-        /// Its URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The endpoint answered 2xx without the token.
-    #[error("{what} at {url} answered without {field}")]
-    BadAnswer {
-        /// Which endpoint.
-        what: &'static str,
-        /// Its URL.
-        url: String,
-        /// The missing field.
-        field: &'static str,
-    },
-    /// No source of application default credentials answered.
-    #[error(
-        "no Google credentials: set PLUGIN_JSON_KEY, the five workload identity federation settings (PLUGIN_OIDC_TOKEN_ID, PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID, PLUGIN_SERVICE_ACCOUNT_EMAIL) or GOOGLE_APPLICATION_CREDENTIALS; the metadata server at {host} did not answer: {reason}"
-    )]
-    NoCredentials {
-        /// `GCE_METADATA_HOST`.
-        host: String,
-        /// Why.
-        reason: String,
-    },
-    /// A local step (signing, reading the subject token file) failed.
-    #[error("{0}")]
-    Local(String),
-    /// One of the above, naming the credential setting it came from (so the one line says what
-    /// to fix).
-    #[error("{inner} (credentials: {credentials})")]
-    Named {
-        /// The failure.
-        inner: Box<GcpError>,
-        /// Which setting or source, e.g. `the service account key in PLUGIN_TOKEN`.
-        credentials: String,
-    },
-}
-
-impl GcpError {
-    /// This failure, naming the credentials it came from.
-    pub(crate) fn named(self, credentials: &str) -> GcpError {
-        GcpError::Named {
-            inner: Box::new(self),
-            credentials: credentials.to_string(),
-        }
-    }
-}
 
 /// A credentials JSON that mints access tokens.
 pub(crate) enum Creds {
@@ -279,122 +212,10 @@ pub(crate) fn parse_creds(var: &str, json: &str) -> Result<CredFile, SettingsErr
 
 /// A credentials file that mints access tokens, validated.
 pub(crate) fn creds(var: &'static str, f: CredFile) -> Result<Creds, SettingsError> {
-    let need = |field: &str, v: &str| {
-        if v.trim().is_empty() {
-            Err(SettingsError::invalid(
-                var,
-                format!("the '{}' credentials have no {field}", f.kind),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let uri = |field: &str, v: &str, default: &str| -> Result<String, SettingsError> {
-        let v = if v.trim().is_empty() {
-            default
-        } else {
-            v.trim()
-        };
-        endpoint(var, v)
-            .map(|_| v.to_string())
-            .map_err(|e| SettingsError::invalid(var, format!("{field}: {e}")))
-    };
     match f.kind.as_str() {
-        "service_account" => {
-            need("client_email", &f.client_email)?;
-            need("private_key", &f.private_key)?;
-            // The error of jsonwebtoken says what is wrong with the PEM, not what it holds.
-            let key =
-                jsonwebtoken::EncodingKey::from_rsa_pem(f.private_key.as_bytes()).map_err(|e| {
-                    SettingsError::invalid(
-                        var,
-                        format!("private_key is not an RSA private key in PEM: {e}"),
-                    )
-                })?;
-            Ok(Creds::ServiceAccount {
-                email: f.client_email.trim().to_string(),
-                key,
-                key_id: (!f.private_key_id.is_empty()).then(|| f.private_key_id.clone()),
-                token_uri: uri("token_uri", &f.token_uri, DEFAULT_TOKEN_URI)?,
-            })
-        }
-        "authorized_user" => {
-            need("client_id", &f.client_id)?;
-            need("client_secret", &f.client_secret)?;
-            need("refresh_token", &f.refresh_token)?;
-            Ok(Creds::AuthorizedUser {
-                client_id: f.client_id.clone(),
-                client_secret: Secret::new(f.client_secret.clone()),
-                refresh_token: Secret::new(f.refresh_token.clone()),
-                token_uri: uri("token_uri", &f.token_uri, DEFAULT_TOKEN_URI)?,
-            })
-        }
-        "external_account" => {
-            need("audience", &f.audience)?;
-            need("subject_token_type", &f.subject_token_type)?;
-            let src = f.credential_source.unwrap_or_default();
-            if src.file.trim().is_empty() {
-                let kind = if !src.url.is_empty() {
-                    "url"
-                } else if src.executable.is_some() {
-                    "executable"
-                } else if !src.environment_id.is_empty() {
-                    "environment_id (AWS)"
-                } else {
-                    "none"
-                };
-                return Err(SettingsError::invalid(
-                    var,
-                    format!(
-                        "external_account credential_source '{kind}' is not supported: use a file source"
-                    ),
-                ));
-            }
-            let field = match src.format {
-                Some(fmt) if fmt.kind == "json" => {
-                    if fmt.subject_token_field_name.is_empty() {
-                        return Err(SettingsError::invalid(
-                            var,
-                            "credential_source.format json needs subject_token_field_name",
-                        ));
-                    }
-                    Some(fmt.subject_token_field_name)
-                }
-                Some(fmt) if !fmt.kind.is_empty() && fmt.kind != "text" => {
-                    return Err(SettingsError::invalid(
-                        var,
-                        format!(
-                            "credential_source.format type '{}' is not text or json",
-                            fmt.kind
-                        ),
-                    ));
-                }
-                _ => None,
-            };
-            let impersonation = if f.service_account_impersonation_url.trim().is_empty() {
-                None
-            } else {
-                Some(uri(
-                    "service_account_impersonation_url",
-                    &f.service_account_impersonation_url,
-                    "",
-                )?)
-            };
-            Ok(Creds::External(Federation {
-                subject: Subject::File {
-                    path: PathBuf::from(src.file.trim()),
-                    field,
-                },
-                subject_token_type: f.subject_token_type.clone(),
-                audience: f.audience.clone(),
-                token_url: uri(
-                    "token_url",
-                    &f.token_url,
-                    "https://sts.googleapis.com/v1/token",
-                )?,
-                impersonation_url: impersonation,
-            }))
-        }
+        "service_account" => service_account(var, &f),
+        "authorized_user" => authorized_user(var, &f),
+        "external_account" => external_account(var, f),
         "" => Err(SettingsError::invalid(
             var,
             "has no \"type\" (expected service_account, authorized_user or external_account)",
@@ -406,6 +227,132 @@ pub(crate) fn creds(var: &'static str, f: CredFile) -> Result<Creds, SettingsErr
             ),
         )),
     }
+}
+
+/// A field the credentials of `kind` must have.
+fn need(var: &'static str, kind: &str, field: &str, v: &str) -> Result<(), SettingsError> {
+    if v.trim().is_empty() {
+        Err(SettingsError::invalid(
+            var,
+            format!("the '{kind}' credentials have no {field}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// An endpoint field of the credentials (`default` when empty), checked by [`endpoint`].
+fn uri(var: &'static str, field: &str, v: &str, default: &str) -> Result<String, SettingsError> {
+    let v = if v.trim().is_empty() {
+        default
+    } else {
+        v.trim()
+    };
+    endpoint(var, v)
+        .map(|_| v.to_string())
+        .map_err(|e| SettingsError::invalid(var, format!("{field}: {e}")))
+}
+
+/// A service account key: its email and RSA key sign the token request.
+fn service_account(var: &'static str, f: &CredFile) -> Result<Creds, SettingsError> {
+    need(var, &f.kind, "client_email", &f.client_email)?;
+    need(var, &f.kind, "private_key", &f.private_key)?;
+    // The error of jsonwebtoken says what is wrong with the PEM, not what it holds.
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(f.private_key.as_bytes()).map_err(|e| {
+        SettingsError::invalid(
+            var,
+            format!("private_key is not an RSA private key in PEM: {e}"),
+        )
+    })?;
+    Ok(Creds::ServiceAccount {
+        email: f.client_email.trim().to_string(),
+        key,
+        key_id: (!f.private_key_id.is_empty()).then(|| f.private_key_id.clone()),
+        token_uri: uri(var, "token_uri", &f.token_uri, DEFAULT_TOKEN_URI)?,
+    })
+}
+
+/// A user's refresh token (`gcloud auth application-default login`).
+fn authorized_user(var: &'static str, f: &CredFile) -> Result<Creds, SettingsError> {
+    need(var, &f.kind, "client_id", &f.client_id)?;
+    need(var, &f.kind, "client_secret", &f.client_secret)?;
+    need(var, &f.kind, "refresh_token", &f.refresh_token)?;
+    Ok(Creds::AuthorizedUser {
+        client_id: f.client_id.clone(),
+        client_secret: Secret::new(f.client_secret.clone()),
+        refresh_token: Secret::new(f.refresh_token.clone()),
+        token_uri: uri(var, "token_uri", &f.token_uri, DEFAULT_TOKEN_URI)?,
+    })
+}
+
+/// Workload identity federation from a credentials file: only a file subject token source.
+fn external_account(var: &'static str, f: CredFile) -> Result<Creds, SettingsError> {
+    need(var, &f.kind, "audience", &f.audience)?;
+    need(var, &f.kind, "subject_token_type", &f.subject_token_type)?;
+    let src = f.credential_source.unwrap_or_default();
+    if src.file.trim().is_empty() {
+        let kind = if !src.url.is_empty() {
+            "url"
+        } else if src.executable.is_some() {
+            "executable"
+        } else if !src.environment_id.is_empty() {
+            "environment_id (AWS)"
+        } else {
+            "none"
+        };
+        return Err(SettingsError::invalid(
+            var,
+            format!(
+                "external_account credential_source '{kind}' is not supported: use a file source"
+            ),
+        ));
+    }
+    let field = match src.format {
+        Some(fmt) if fmt.kind == "json" => {
+            if fmt.subject_token_field_name.is_empty() {
+                return Err(SettingsError::invalid(
+                    var,
+                    "credential_source.format json needs subject_token_field_name",
+                ));
+            }
+            Some(fmt.subject_token_field_name)
+        }
+        Some(fmt) if !fmt.kind.is_empty() && fmt.kind != "text" => {
+            return Err(SettingsError::invalid(
+                var,
+                format!(
+                    "credential_source.format type '{}' is not text or json",
+                    fmt.kind
+                ),
+            ));
+        }
+        _ => None,
+    };
+    let impersonation = if f.service_account_impersonation_url.trim().is_empty() {
+        None
+    } else {
+        Some(uri(
+            var,
+            "service_account_impersonation_url",
+            &f.service_account_impersonation_url,
+            "",
+        )?)
+    };
+    Ok(Creds::External(Federation {
+        subject: Subject::File {
+            path: PathBuf::from(src.file.trim()),
+            field,
+        },
+        subject_token_type: f.subject_token_type.clone(),
+        audience: f.audience.clone(),
+        token_url: uri(
+            var,
+            "token_url",
+            &f.token_url,
+            "https://sts.googleapis.com/v1/token",
+        )?,
+        impersonation_url: impersonation,
+    }))
 }
 
 /// An endpoint URL: https, or plain http to a loopback address only (a local proxy), so a
@@ -468,10 +415,10 @@ pub(crate) async fn send(
     retry_unreachable: bool,
     req: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, GcpError> {
-    let unreachable = |e: &reqwest::Error| GcpError::Unreachable {
+    let unreachable = |source: reqwest::Error| GcpError::Unreachable {
         what,
         url: url.into(),
-        reason: crate::error::one_line(e),
+        source,
     };
     let mut tries = crate::retry::policy().start();
     loop {
@@ -482,9 +429,9 @@ pub(crate) async fn send(
                 if tries.pause(what, &crate::error::one_line(&e), None).await {
                     continue;
                 }
-                return Err(unreachable(&e));
+                return Err(unreachable(e));
             }
-            Err(e) => return Err(unreachable(&e)),
+            Err(e) => return Err(unreachable(e)),
         };
         let status = resp.status();
         let after = crate::retry::retry_after(resp.headers());
@@ -505,7 +452,7 @@ pub(crate) async fn send(
             {
                 continue;
             }
-            Err(e) => return Err(unreachable(&e)),
+            Err(e) => return Err(unreachable(e)),
         };
         if !status.is_success() {
             return Err(GcpError::Refused {
@@ -758,10 +705,10 @@ pub(crate) async fn metadata_access_token(host: &str) -> Result<AccessToken, Gcp
     .await
     {
         Ok(v) => v,
-        Err(GcpError::Unreachable { reason, .. }) => {
+        Err(GcpError::Unreachable { source, .. }) => {
             return Err(GcpError::NoCredentials {
                 host: host.into(),
-                reason,
+                source,
             });
         }
         Err(e) => return Err(e),

@@ -14,54 +14,27 @@
 //! for default-true booleans is a bug, not a contract).
 
 mod env;
+mod error;
 mod spec;
 mod suggest;
 mod value;
 
 pub use env::Env;
+pub use error::SettingsError;
 pub use spec::{Setting, help_table, markdown_table};
 pub use suggest::unknown_variables;
 pub use value::{GlobList, List, Map, Value};
 
-/// A setting that cannot be used. Renders as one line naming the variable.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SettingsError {
-    /// The value does not parse.
-    #[error("{var}: {reason}")]
-    Invalid {
-        /// The variable that was read.
-        var: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A required setting is missing.
-    #[error("{var} is required: {hint}")]
-    Required {
-        /// The variable (first alias).
-        var: String,
-        /// What to set.
-        hint: String,
-    },
-    /// Two settings cannot be used together.
-    #[error("{first} and {second} cannot be used together: {reason}")]
-    Conflict {
-        /// One variable.
-        first: String,
-        /// The other one.
-        second: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl SettingsError {
-    /// Shorthand for [`SettingsError::Invalid`].
-    pub fn invalid(var: impl Into<String>, reason: impl Into<String>) -> Self {
-        SettingsError::Invalid {
-            var: var.into(),
-            reason: reason.into(),
-        }
+/// A number setting (a count, a size) within `lo..=hi`; else "`value` is not between `lo` and
+/// `hi`", naming `var`.
+pub fn check_range(var: &str, value: usize, lo: usize, hi: usize) -> Result<(), SettingsError> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(SettingsError::invalid(
+            var,
+            format!("{value} is not between {lo} and {hi}"),
+        ))
     }
 }
 
@@ -154,4 +127,23 @@ macro_rules! settings {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_out_of_range_names_the_variable_and_the_bounds() {
+        assert!(check_range("PLUGIN_CONCURRENCY", 1, 1, 64).is_ok());
+        assert!(check_range("PLUGIN_CONCURRENCY", 64, 1, 64).is_ok());
+        for n in [0, 65] {
+            assert_eq!(
+                check_range("PLUGIN_CONCURRENCY", n, 1, 64)
+                    .unwrap_err()
+                    .to_string(),
+                format!("PLUGIN_CONCURRENCY: {n} is not between 1 and 64")
+            );
+        }
+    }
 }

@@ -85,25 +85,7 @@ pub struct List(pub Vec<String>);
 impl List {
     /// Splits on `sep`, honouring `\<sep>` as a literal separator, trimming and dropping empties.
     pub fn split(raw: &str, sep: char) -> Vec<String> {
-        let mut items = Vec::new();
-        let mut cur = String::new();
-        let mut chars = raw.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\\' && chars.peek() == Some(&sep) {
-                cur.push(sep);
-                chars.next();
-            } else if c == sep {
-                items.push(std::mem::take(&mut cur));
-            } else {
-                cur.push(c);
-            }
-        }
-        items.push(cur);
-        items
-            .into_iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
+        split_items(raw, sep, false)
     }
 
     /// True when the list has no item.
@@ -138,6 +120,36 @@ impl Value for List {
     }
 }
 
+/// Splits `raw` at `sep` (`\<sep>` is a literal one; with `braces`, a `sep` inside `{…}` does not
+/// split either), trimming the items and dropping empty ones.
+fn split_items(raw: &str, sep: char, braces: bool) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0usize;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&sep) {
+            cur.push(sep);
+            chars.next();
+        } else if c == sep && depth == 0 {
+            items.push(std::mem::take(&mut cur));
+        } else {
+            if braces && c == '{' {
+                depth += 1;
+            } else if braces && c == '}' {
+                depth = depth.saturating_sub(1);
+            }
+            cur.push(c);
+        }
+    }
+    items.push(cur);
+    items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// A list of glob patterns: as [`List`], except that a comma inside `{…}` does not split, so
 /// `dist/*.{js,css}` stays one pattern as the anchors' single zglob pattern was (a plain comma
 /// list would cut it into `dist/*.{js` and `css}`).
@@ -147,34 +159,7 @@ pub struct GlobList(pub Vec<String>);
 impl GlobList {
     /// Splits at the commas outside braces; `\,` is a literal comma, as in [`List::split`].
     fn split(raw: &str) -> Vec<String> {
-        let mut items = Vec::new();
-        let mut cur = String::new();
-        let mut depth = 0usize;
-        let mut chars = raw.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' if chars.peek() == Some(&',') => {
-                    cur.push(',');
-                    chars.next();
-                }
-                '{' => {
-                    depth += 1;
-                    cur.push(c);
-                }
-                '}' => {
-                    depth = depth.saturating_sub(1);
-                    cur.push(c);
-                }
-                ',' if depth == 0 => items.push(std::mem::take(&mut cur)),
-                _ => cur.push(c),
-            }
-        }
-        items.push(cur);
-        items
-            .into_iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
+        split_items(raw, ',', true)
     }
 
     /// True when the list has no pattern.

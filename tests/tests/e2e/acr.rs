@@ -3,7 +3,7 @@
 //! host, the registry host, and `SSL_CERT_FILE` to trust the test CA); the build runs on the real
 //! daemon and the push lands in the real TLS registry, through the fixture's registry host.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use longshore_tests::azure_fixture::{
     AAD_ACCESS_TOKEN, ACR_REFRESH_TOKEN, AzureFixture, ClientAuth, Expect, SCOPE,
@@ -56,6 +56,39 @@ fn acr_plugin(s: &Services, dir: &Path, fx: &AzureFixture) -> Plugin {
         .env("PLUGIN_REGISTRY", &fx.registry)
         .env("AZURE_AUTHORITY_HOST", &fx.authority)
         .env("SSL_CERT_FILE", &s.ca)
+}
+/// A push to check: a fresh workspace, the repository name `unique(prefix)` and the artifact
+/// file the plugin writes there. The workspace lives as long as this.
+struct Push {
+    dir: tempfile::TempDir,
+    name: String,
+    artifact: PathBuf,
+}
+
+impl Push {
+    fn new(s: &Services, prefix: &str) -> Push {
+        let dir = workspace(s);
+        let artifact = dir.path().join("artifact.json");
+        Push {
+            dir,
+            name: unique(prefix),
+            artifact,
+        }
+    }
+
+    /// [`acr_plugin`] in this workspace, writing this push's artifact file.
+    fn plugin(&self, s: &Services, fx: &AzureFixture) -> Plugin {
+        acr_plugin(s, self.dir.path(), fx).env("PLUGIN_ARTIFACT_FILE", &self.artifact)
+    }
+}
+
+/// Runs `plugin` and checks that it succeeded without a secret in its output, which it returns.
+fn run_ok(plugin: Plugin) -> String {
+    let run = plugin.run();
+    run.assert_success();
+    let out = run.output();
+    assert_no_secret(&out);
+    out
 }
 
 fn assert_no_secret(out: &str) {
@@ -116,19 +149,16 @@ fn assert_exchange(fx: &AzureFixture) {
 fn client_secret_login_exchanges_the_token_and_pushes() {
     let s = require_services!();
     let fx = fixture(&s, ClientAuth::Secret(CLIENT_SECRET.into()));
-    let dir = workspace(&s);
-    let name = unique("acr/secret");
-    let artifact = dir.path().join("artifact.json");
-    let run = acr_plugin(&s, dir.path(), &fx)
-        .env("PLUGIN_REPO", &name)
-        .env("PLUGIN_TAGS", "1.0,latest")
-        .env("CLIENT_ID", CLIENT_ID)
-        .env("PLUGIN_CLIENT_SECRET", CLIENT_SECRET)
-        .env("PLUGIN_TENANT_ID", TENANT)
-        .env("PLUGIN_ARTIFACT_FILE", &artifact)
-        .run();
-    run.assert_success();
-    assert_no_secret(&run.output());
+    let push = Push::new(&s, "acr/secret");
+    let name = &push.name;
+    run_ok(
+        push.plugin(&s, &fx)
+            .env("PLUGIN_REPO", name)
+            .env("PLUGIN_TAGS", "1.0,latest")
+            .env("CLIENT_ID", CLIENT_ID)
+            .env("PLUGIN_CLIENT_SECRET", CLIENT_SECRET)
+            .env("PLUGIN_TENANT_ID", TENANT),
+    );
 
     let aad = fx.received_by("aad");
     assert_eq!(aad.len(), 1, "{aad:#?}");
@@ -139,7 +169,7 @@ fn client_secret_login_exchanges_the_token_and_pushes() {
     assert_eq!(aad[0].form["scope"], SCOPE);
     assert!(aad[0].form.contains_key("client_secret"));
     assert_exchange(&fx);
-    assert_pushed(&s, &fx, &name, &["1.0", "latest"], &artifact);
+    assert_pushed(&s, &fx, name, &["1.0", "latest"], &push.artifact);
     // The fixture proxied the push to the TLS registry: pull it back from there and run it.
     let image = format!("{}/{name}:1.0", s.registry_tls);
     assert_eq!(
@@ -152,19 +182,15 @@ fn client_secret_login_exchanges_the_token_and_pushes() {
 fn federated_oidc_token_login_pushes() {
     let s = require_services!();
     let fx = fixture(&s, ClientAuth::Assertion(OIDC_TOKEN.into()));
-    let dir = workspace(&s);
-    let name = unique("acr/oidc");
-    let artifact = dir.path().join("artifact.json");
-    let run = acr_plugin(&s, dir.path(), &fx)
-        .env("PLUGIN_REPO", format!("{}/{name}", fx.registry))
-        .env("PLUGIN_TAG", "oidc")
-        .env("AZURE_CLIENT_ID", CLIENT_ID)
-        .env("AZURE_TENANT_ID", TENANT)
-        .env("PLUGIN_OIDC_TOKEN_ID", OIDC_TOKEN)
-        .env("PLUGIN_ARTIFACT_FILE", &artifact)
-        .run();
-    run.assert_success();
-    assert_no_secret(&run.output());
+    let push = Push::new(&s, "acr/oidc");
+    run_ok(
+        push.plugin(&s, &fx)
+            .env("PLUGIN_REPO", format!("{}/{}", fx.registry, push.name))
+            .env("PLUGIN_TAG", "oidc")
+            .env("AZURE_CLIENT_ID", CLIENT_ID)
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("PLUGIN_OIDC_TOKEN_ID", OIDC_TOKEN),
+    );
 
     let aad = fx.received_by("aad");
     assert_eq!(aad.len(), 1, "{aad:#?}");
@@ -175,7 +201,7 @@ fn federated_oidc_token_login_pushes() {
     );
     assert!(!aad[0].form.contains_key("client_secret"));
     assert_exchange(&fx);
-    assert_pushed(&s, &fx, &name, &["oidc"], &artifact);
+    assert_pushed(&s, &fx, &push.name, &["oidc"], &push.artifact);
 }
 
 /// A throwaway certificate made with openssl: (base64 of cert + key PEM, x5t, RSA public key).
@@ -246,20 +272,15 @@ fn client_certificate_login_signs_an_assertion_and_pushes() {
             rsa_public_key,
         },
     );
-    let dir = workspace(&s);
-    let name = unique("acr/cert");
-    let artifact = dir.path().join("artifact.json");
-    let run = acr_plugin(&s, dir.path(), &fx)
-        .env("PLUGIN_REPO", &name)
-        .env("PLUGIN_TAG", "cert")
-        .env("PLUGIN_CLIENT_ID", CLIENT_ID)
-        .env("TENANT_ID", TENANT)
-        .env("PLUGIN_CLIENT_CERTIFICATE", &cert)
-        .env("PLUGIN_ARTIFACT_FILE", &artifact)
-        .run();
-    run.assert_success();
-    let out = run.output();
-    assert_no_secret(&out);
+    let push = Push::new(&s, "acr/cert");
+    let out = run_ok(
+        push.plugin(&s, &fx)
+            .env("PLUGIN_REPO", &push.name)
+            .env("PLUGIN_TAG", "cert")
+            .env("PLUGIN_CLIENT_ID", CLIENT_ID)
+            .env("TENANT_ID", TENANT)
+            .env("PLUGIN_CLIENT_CERTIFICATE", &cert),
+    );
     assert!(!out.contains(&cert[..40]), "{out}");
     let aad = fx.received_by("aad");
     assert_eq!(aad.len(), 1, "{aad:#?}");
@@ -268,58 +289,50 @@ fn client_certificate_login_signs_an_assertion_and_pushes() {
         "the fixture verified the signed assertion"
     );
     assert_exchange(&fx);
-    assert_pushed(&s, &fx, &name, &["cert"], &artifact);
+    assert_pushed(&s, &fx, &push.name, &["cert"], &push.artifact);
 }
 
 #[test]
 fn app_service_managed_identity_login_pushes() {
     let s = require_services!();
     let fx = fixture(&s, ClientAuth::Secret("unused-secret-value".into()));
-    let dir = workspace(&s);
-    let name = unique("acr/msi");
-    let artifact = dir.path().join("artifact.json");
+    let push = Push::new(&s, "acr/msi");
     // No secret, certificate nor token: the managed identity (App Service's documented variables).
-    let run = acr_plugin(&s, dir.path(), &fx)
-        .env("PLUGIN_REPO", &name)
-        .env("PLUGIN_TAG", "msi")
-        .env("PLUGIN_TENANT_ID", TENANT)
-        .env("IDENTITY_ENDPOINT", &fx.identity_endpoint)
-        .env("IDENTITY_HEADER", IDENTITY_HEADER)
-        .env("PLUGIN_ARTIFACT_FILE", &artifact)
-        .run();
-    run.assert_success();
-    assert_no_secret(&run.output());
+    run_ok(
+        push.plugin(&s, &fx)
+            .env("PLUGIN_REPO", &push.name)
+            .env("PLUGIN_TAG", "msi")
+            .env("PLUGIN_TENANT_ID", TENANT)
+            .env("IDENTITY_ENDPOINT", &fx.identity_endpoint)
+            .env("IDENTITY_HEADER", IDENTITY_HEADER),
+    );
     assert!(fx.received_by("aad").is_empty());
     let msi = fx.received_by("msi");
     assert_eq!(msi.len(), 1, "{msi:#?}");
     assert_eq!(msi[0].status, 200);
     assert_eq!(msi[0].form["resource"], "https://management.azure.com");
     assert_exchange(&fx);
-    assert_pushed(&s, &fx, &name, &["msi"], &artifact);
+    assert_pushed(&s, &fx, &push.name, &["msi"], &push.artifact);
 }
 
 #[test]
 fn service_principal_direct_login_skips_the_exchange() {
     let s = require_services!();
     let fx = fixture(&s, ClientAuth::Secret(CLIENT_SECRET.into()));
-    let dir = workspace(&s);
-    let name = unique("acr/direct");
-    let artifact = dir.path().join("artifact.json");
+    let push = Push::new(&s, "acr/direct");
     // The TLS registry accepts this pair, as ACR accepts a service principal's id and secret.
-    let run = acr_plugin(&s, dir.path(), &fx)
-        .env("PLUGIN_REPO", &name)
-        .env("PLUGIN_TAG", "direct")
-        .env(
-            "SERVICE_PRINCIPAL_CLIENT_ID",
-            "00000000-0000-0000-0000-000000000000",
-        )
-        .env("SERVICE_PRINCIPAL_CLIENT_SECRET", ACR_REFRESH_TOKEN)
-        .env("PLUGIN_ARTIFACT_FILE", &artifact)
-        .run();
-    run.assert_success();
-    assert_no_secret(&run.output());
+    run_ok(
+        push.plugin(&s, &fx)
+            .env("PLUGIN_REPO", &push.name)
+            .env("PLUGIN_TAG", "direct")
+            .env(
+                "SERVICE_PRINCIPAL_CLIENT_ID",
+                "00000000-0000-0000-0000-000000000000",
+            )
+            .env("SERVICE_PRINCIPAL_CLIENT_SECRET", ACR_REFRESH_TOKEN),
+    );
     assert!(fx.received().is_empty(), "{:#?}", fx.received());
-    assert_pushed(&s, &fx, &name, &["direct"], &artifact);
+    assert_pushed(&s, &fx, &push.name, &["direct"], &push.artifact);
 }
 
 #[test]
@@ -447,26 +460,23 @@ fn client_id_aliases_follow_plugins_acr_and_a_user_registry_type_is_kept() {
     // overwrote PLUGIN_REGISTRY_TYPE with `ACR`, we keep the user's value (`improved`).
     let s = require_services!();
     let fx = fixture(&s, ClientAuth::Secret(CLIENT_SECRET.into()));
-    let dir = workspace(&s);
-    let name = unique("acr/alias");
-    let artifact = dir.path().join("artifact.json");
-    let run = acr_plugin(&s, dir.path(), &fx)
-        .env("PLUGIN_REPO", &name)
-        .env("PLUGIN_TAG", "alias")
-        .env("AZURE_APP_ID", CLIENT_ID)
-        .env("PLUGIN_CLIENT_ID", "ffffffff-not-the-app")
-        .env("PLUGIN_CLIENT_SECRET", CLIENT_SECRET)
-        .env("PLUGIN_TENANT_ID", TENANT)
-        .env("PLUGIN_REGISTRY_TYPE", "Custom")
-        .env("PLUGIN_ARTIFACT_FILE", &artifact)
-        .run();
-    run.assert_success();
-    assert_no_secret(&run.output());
+    let push = Push::new(&s, "acr/alias");
+    run_ok(
+        push.plugin(&s, &fx)
+            .env("PLUGIN_REPO", &push.name)
+            .env("PLUGIN_TAG", "alias")
+            .env("AZURE_APP_ID", CLIENT_ID)
+            .env("PLUGIN_CLIENT_ID", "ffffffff-not-the-app")
+            .env("PLUGIN_CLIENT_SECRET", CLIENT_SECRET)
+            .env("PLUGIN_TENANT_ID", TENANT)
+            .env("PLUGIN_REGISTRY_TYPE", "Custom"),
+    );
     let aad = fx.received_by("aad");
     assert_eq!(aad.len(), 1, "{aad:#?}");
     assert_eq!(aad[0].form["client_id"], CLIENT_ID);
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&artifact).expect("artifact file")).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&push.artifact).expect("artifact file"))
+            .unwrap();
     assert_eq!(doc["data"]["registryType"], "Custom");
 }
 

@@ -51,6 +51,49 @@ fn assert_certificate_error(line: &str, fixes: &[&str], case: &str) {
     }
 }
 
+/// The two refusals a plugin owes a server whose CA it was not given: with no CA setting
+/// (`<name>, no CA`), and with a CA that did not sign the certificate given as `other`
+/// (`<name>, other CA`, the variable and its value). Each is one error line naming the
+/// certificate and every fix in `fixes`; no request is relayed.
+fn assert_refused_without_the_signer(
+    name: &str,
+    plugin: impl Fn() -> Plugin,
+    other: (&str, impl AsRef<std::ffi::OsStr>),
+    fixes: &[&str],
+    front: &TlsFront,
+) {
+    let case = format!("{name}, no CA");
+    assert_certificate_error(&error_line(&plugin().run(), &case), fixes, &case);
+    let case = format!("{name}, other CA");
+    let run = plugin().env(other.0, other.1).run();
+    assert_certificate_error(&error_line(&run, &case), fixes, &case);
+    assert_eq!(
+        front.forwarded(),
+        0,
+        "a refused certificate relayed a request"
+    );
+}
+
+/// What a jfrog or nexus certificate refusal names: the settings that fix it.
+const PEM_FIXES: &[&str] = &[
+    "PLUGIN_PEM_FILE_CONTENTS",
+    "PLUGIN_PEM_FILE_PATH",
+    "PLUGIN_INSECURE",
+];
+
+/// A fresh CA named `name`, another that signs nothing here, and a workspace holding
+/// `dist/app.bin` (`body`) and the first CA's PEM as `ca.pem`.
+fn pem_workspace(name: &str, body: &str) -> (TestCa, TestCa, tempfile::TempDir) {
+    let ca = TestCa::new(name);
+    let other = TestCa::new(&format!("{name}-other"));
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[("dist/app.bin", body), ("ca.pem", &ca.ca_pem())],
+    );
+    (ca, other, dir)
+}
+
 // ------------------------------------------------------------------------- jfrog
 
 fn jfrog(front: &TlsFront, dir: &Path) -> Plugin {
@@ -64,38 +107,19 @@ fn jfrog(front: &TlsFront, dir: &Path) -> Plugin {
 
 #[test]
 fn jfrog_verifies_the_certificate_and_trusts_a_ca_only_through_its_settings() {
-    let ca = TestCa::new("jfrog");
-    let other = TestCa::new("jfrog-other");
-    let dir = tempfile::tempdir().unwrap();
     let body = "artifact over TLS";
-    write_files(
-        dir.path(),
-        &[("dist/app.bin", body), ("ca.pem", &ca.ca_pem())],
-    );
+    let (ca, other, dir) = pem_workspace("jfrog", body);
     let fx = Artifactory::start(&["libs"]);
     let front = TlsFront::start(fx.addr.parse().unwrap(), &ca);
-    let fixes = [
-        "PLUGIN_PEM_FILE_CONTENTS",
-        "PLUGIN_PEM_FILE_PATH",
-        "PLUGIN_INSECURE",
-    ];
 
-    // No CA setting: refused, nothing relayed, nothing stored.
-    let run = jfrog(&front, dir.path()).run();
-    assert_certificate_error(&error_line(&run, "jfrog, no CA"), &fixes, "jfrog, no CA");
-    // A CA that did not sign the server certificate is no better.
-    let run = jfrog(&front, dir.path())
-        .env("PLUGIN_PEM_FILE_CONTENTS", other.ca_pem())
-        .run();
-    assert_certificate_error(
-        &error_line(&run, "jfrog, other CA"),
-        &fixes,
-        "jfrog, other CA",
-    );
-    assert_eq!(
-        front.forwarded(),
-        0,
-        "a refused certificate relayed a request"
+    // No CA setting, or a CA that did not sign the server certificate: refused, nothing
+    // relayed, nothing stored.
+    assert_refused_without_the_signer(
+        "jfrog",
+        || jfrog(&front, dir.path()),
+        ("PLUGIN_PEM_FILE_CONTENTS", other.ca_pem()),
+        PEM_FIXES,
+        &front,
     );
     assert!(fx.artifacts().is_empty(), "{:?}", fx.artifacts().keys());
     assert!(fx.requests().is_empty());
@@ -157,36 +181,17 @@ fn nexus(front: &TlsFront, dir: &Path) -> Plugin {
 
 #[test]
 fn nexus_verifies_the_certificate_and_trusts_a_ca_only_through_its_settings() {
-    let ca = TestCa::new("nexus");
-    let other = TestCa::new("nexus-other");
-    let dir = tempfile::tempdir().unwrap();
     let body = "component over TLS";
-    write_files(
-        dir.path(),
-        &[("dist/app.bin", body), ("ca.pem", &ca.ca_pem())],
-    );
+    let (ca, other, dir) = pem_workspace("nexus", body);
     let fx = Fixture::start(Options::nexus3());
     let front = TlsFront::start(fx.addr.parse().unwrap(), &ca);
-    let fixes = [
-        "PLUGIN_PEM_FILE_CONTENTS",
-        "PLUGIN_PEM_FILE_PATH",
-        "PLUGIN_INSECURE",
-    ];
 
-    let run = nexus(&front, dir.path()).run();
-    assert_certificate_error(&error_line(&run, "nexus, no CA"), &fixes, "nexus, no CA");
-    let run = nexus(&front, dir.path())
-        .env("PLUGIN_PEM_FILE_CONTENTS", other.ca_pem())
-        .run();
-    assert_certificate_error(
-        &error_line(&run, "nexus, other CA"),
-        &fixes,
-        "nexus, other CA",
-    );
-    assert_eq!(
-        front.forwarded(),
-        0,
-        "a refused certificate relayed a request"
+    assert_refused_without_the_signer(
+        "nexus",
+        || nexus(&front, dir.path()),
+        ("PLUGIN_PEM_FILE_CONTENTS", other.ca_pem()),
+        PEM_FIXES,
+        &front,
     );
     assert!(fx.received().is_empty(), "{:?}", fx.received());
     assert!(fx.paths().is_empty());
@@ -258,27 +263,15 @@ fn s3_verifies_the_certificate_and_trusts_a_ca_through_aws_ca_bundle() {
     let front = TlsFront::start(socket_of(&s.s3sfs), &ca);
     let prefix = longshore_tests::unique("tls");
 
-    // Default: verified against the system roots, which do not hold the test CA.
+    // Default: verified against the system roots, which do not hold the test CA; a bundle
+    // that does not hold the signer is no better.
     let key = format!("{prefix}/none/app.bin");
-    let run = s3(&s, &front, dir.path(), &key).run();
-    assert_certificate_error(
-        &error_line(&run, "s3, no CA"),
+    assert_refused_without_the_signer(
+        "s3",
+        || s3(&s, &front, dir.path(), &key),
+        ("AWS_CA_BUNDLE", other.ca_path()),
         &["AWS_CA_BUNDLE"],
-        "s3, no CA",
-    );
-    // A bundle that does not hold the signer.
-    let run = s3(&s, &front, dir.path(), &key)
-        .env("AWS_CA_BUNDLE", other.ca_path())
-        .run();
-    assert_certificate_error(
-        &error_line(&run, "s3, other CA"),
-        &["AWS_CA_BUNDLE"],
-        "s3, other CA",
-    );
-    assert_eq!(
-        front.forwarded(),
-        0,
-        "a refused certificate relayed a request"
+        &front,
     );
     assert_eq!(s3_object(&s, &key), None);
 
@@ -564,17 +557,13 @@ fn harness_ca_path_is_trusted_by_our_http_client_nexus() {
     let fx = Fixture::start(Options::nexus3());
     let front = TlsFront::start(fx.addr.parse().unwrap(), &ca);
 
-    let run = nexus(&front, dir.path()).run();
-    assert_certificate_error(&error_line(&run, "nexus, no CA"), &[], "nexus, no CA");
     // A bundle without the signer does not make the connection insecure.
-    let run = nexus(&front, dir.path())
-        .env("HARNESS_CA_PATH", other.ca_path())
-        .run();
-    assert_certificate_error(&error_line(&run, "nexus, other CA"), &[], "nexus, other CA");
-    assert_eq!(
-        front.forwarded(),
-        0,
-        "a refused certificate relayed a request"
+    assert_refused_without_the_signer(
+        "nexus",
+        || nexus(&front, dir.path()),
+        ("HARNESS_CA_PATH", other.ca_path()),
+        &[],
+        &front,
     );
     assert_bad_harness_ca_refused(|| nexus(&front, dir.path()), dir.path(), &front);
     assert!(fx.received().is_empty(), "{:?}", fx.received());

@@ -16,6 +16,8 @@ use crate::settings::{Env, SettingsError};
 
 /// What a registry plugin adds to the docker engine.
 pub trait RegistryFlow {
+    /// The flow's own error: what its login or registry-side work can fail with.
+    type Error: std::error::Error + Send + Sync + 'static;
     /// Validates the flow's own settings and adjusts the docker settings. No I/O here.
     fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError>;
     /// How the flow will log in, for the plan printed before it does (None: the settings' login).
@@ -32,17 +34,18 @@ pub trait RegistryFlow {
     fn before_build<'a>(
         &'a self,
         cfg: &'a mut Config,
-    ) -> impl Future<Output = Result<bool, BoxError>> + 'a;
+    ) -> impl Future<Output = Result<bool, Self::Error>> + 'a;
 }
 
 /// The docker plugin: no cloud flow.
 pub struct NoFlow;
 
 impl RegistryFlow for NoFlow {
+    type Error = std::convert::Infallible;
     fn prepare(&mut self, _: &mut DockerSettings, _: &Env) -> Result<(), SettingsError> {
         Ok(())
     }
-    async fn before_build(&self, _: &mut Config) -> Result<bool, BoxError> {
+    async fn before_build(&self, _: &mut Config) -> Result<bool, Self::Error> {
         Ok(true)
     }
 }

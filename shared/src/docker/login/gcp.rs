@@ -18,7 +18,6 @@
 use tracing::info;
 
 use super::flow::RegistryFlow;
-use crate::cli::BoxError;
 use crate::docker::config::Config;
 use crate::docker::settings::DockerSettings;
 use crate::registry::auth::RegistryAuth;
@@ -111,6 +110,8 @@ enum Plan {
 }
 
 impl RegistryFlow for GcpFlow {
+    type Error = GcpError;
+
     fn login_label(&self) -> Option<String> {
         Some("the Google login (JSON key, access token, workload identity or ADC)".into())
     }
@@ -127,9 +128,9 @@ impl RegistryFlow for GcpFlow {
         Ok(())
     }
 
-    async fn before_build(&self, cfg: &mut Config) -> Result<bool, BoxError> {
+    async fn before_build(&self, cfg: &mut Config) -> Result<bool, GcpError> {
         let Some(plan) = &self.plan else {
-            return Err("the gcp flow was not prepared".into());
+            return Err(GcpError::Local("the gcp flow was not prepared".into()));
         };
         let host = cfg.repo.host.clone();
         let (user, password, source) = match plan {

@@ -23,7 +23,7 @@ impl Registry {
     ) -> Result<Registry, DistributionError> {
         // The docker convention for a private CA (/etc/docker/certs.d/<host>/ca.crt), beside the
         // system roots and HARNESS_CA_PATH.
-        let ca = crate::tls::certs_d_ca(host).map_err(|e| fail(crate::error::one_line(&e)))?;
+        let ca = crate::tls::certs_d_ca(host).map_err(DistributionError::Ca)?;
         let mut builder = crate::tls::reqwest_builder(&ca)
             .timeout(Duration::from_secs(600))
             .connect_timeout(Duration::from_secs(15))
@@ -33,7 +33,7 @@ impl Registry {
             // TLS without verification, else plain HTTP, as dockerd does for such a registry.
             builder = builder.danger_accept_invalid_certs(true);
         }
-        let http = builder.build().map_err(|e| fail(e.to_string()))?;
+        let http = builder.build().map_err(DistributionError::Client)?;
         let basic = auth.map(|a| (a.username.clone(), a.password.expose().to_string()));
         let loopback = is_loopback(host).await;
         let mut reg = Registry {
@@ -69,17 +69,19 @@ impl Registry {
             reg.base = format!("http://{host}");
             return Ok(reg);
         }
-        Err(fail(
-            match crate::error::untrusted_certificate(&https_error) {
-                Some(why) => format!(
-                    "the TLS certificate of {host} is not trusted ({why}): put its CA in /etc/docker/certs.d/{host}/ca.crt, or skip verification by naming it in PLUGIN_INSECURE_REGISTRIES (or PLUGIN_REGISTRY={host} with PLUGIN_INSECURE=true)"
-                ),
-                None => format!(
-                    "cannot reach https://{host}: {} (for a plain-HTTP registry set PLUGIN_INSECURE=true)",
-                    crate::error::one_line(&https_error)
-                ),
-            },
-        ))
+        let message = match crate::error::untrusted_certificate(&https_error) {
+            Some(why) => format!(
+                "the TLS certificate of {host} is not trusted ({why}): put its CA in /etc/docker/certs.d/{host}/ca.crt, or skip verification by naming it in PLUGIN_INSECURE_REGISTRIES (or PLUGIN_REGISTRY={host} with PLUGIN_INSECURE=true)"
+            ),
+            None => format!(
+                "cannot reach https://{host}: {} (for a plain-HTTP registry set PLUGIN_INSECURE=true)",
+                crate::error::one_line(&https_error)
+            ),
+        };
+        Err(DistributionError::Unreachable {
+            message,
+            source: https_error,
+        })
     }
 
     /// Adds the credentials — the Bearer token once there is one, else Basic — but only to a
@@ -121,10 +123,7 @@ impl Registry {
                     {
                         continue;
                     }
-                    return Err(fail(format!(
-                        "registry request failed: {}",
-                        tries.exhausted(&why)
-                    )));
+                    return Err(DistributionError::Request(tries.exhausted(&why)));
                 }
             };
             let status = resp.status();
@@ -141,9 +140,7 @@ impl Registry {
                 }
             }
             if status == 401 || status == 403 {
-                return Err(fail(format!(
-                    "authentication failed: the registry answered {status} (check the registry credentials)"
-                )));
+                return Err(DistributionError::Denied(status));
             }
             return Ok(resp);
         }
@@ -166,11 +163,11 @@ impl Registry {
             *self.token.lock().await = Some(token);
             return Ok(());
         }
-        Err(fail(if self.basic.is_none() {
-            "the registry requires credentials and none were given"
+        Err(if self.basic.is_none() {
+            DistributionError::NoCredentials
         } else {
-            "authentication failed (check the registry credentials)"
-        }))
+            DistributionError::BadCredentials
+        })
     }
 
     pub(super) async fn fetch_token(&self, challenge: &str) -> Result<String, DistributionError> {
@@ -184,9 +181,9 @@ impl Registry {
                 )
             })
             .collect();
-        let realm = params
-            .get("realm")
-            .ok_or_else(|| fail("the registry's Bearer challenge has no realm"))?;
+        let realm = params.get("realm").ok_or_else(|| {
+            DistributionError::Challenge("the registry's Bearer challenge has no realm".into())
+        })?;
         self.check_realm(realm).await?;
         let mut req = self
             .http
@@ -201,27 +198,25 @@ impl Registry {
         let resp = req
             .send()
             .await
-            .map_err(|e| fail(format!("token request to {realm} failed: {e}")))?;
+            .map_err(|source| DistributionError::Token {
+                realm: realm.clone(),
+                source,
+            })?;
         if !resp.status().is_success() {
-            return Err(fail(format!(
-                "authentication failed: the token service answered {}",
-                resp.status()
-            )));
+            return Err(DistributionError::TokenRefused(resp.status()));
         }
         let (body, cut) = crate::http_body::read_capped(resp, TOKEN_BODY_CAP)
             .await
-            .map_err(|e| fail(format!("reading the token response failed: {e}")))?;
+            .map_err(DistributionError::TokenRead)?;
         if cut {
-            return Err(fail(format!(
-                "the token response is larger than {TOKEN_BODY_CAP} bytes"
-            )));
+            return Err(DistributionError::TokenTooLarge);
         }
         let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| fail("the token response is not JSON"))?;
+            serde_json::from_slice(&body).map_err(DistributionError::TokenNotJson)?;
         let token = v["token"]
             .as_str()
             .or(v["access_token"].as_str())
-            .ok_or_else(|| fail("the token response has no token"))?;
+            .ok_or(DistributionError::NoToken)?;
         crate::secret::register(token);
         Ok(token.to_string())
     }
@@ -229,8 +224,9 @@ impl Registry {
     /// A token realm gets the Basic credentials, so it must be HTTPS, or plain HTTP only to a
     /// loopback address or to the registry's own host when that is named insecure.
     pub(super) async fn check_realm(&self, realm: &str) -> Result<(), DistributionError> {
-        let url = reqwest::Url::parse(realm)
-            .map_err(|_| fail("the registry's token realm is not a URL"))?;
+        let url = reqwest::Url::parse(realm).map_err(|_| {
+            DistributionError::Challenge("the registry's token realm is not a URL".into())
+        })?;
         let host = url.host_str().unwrap_or("").to_string();
         let allowed = match url.scheme() {
             "https" => true,
@@ -240,7 +236,7 @@ impl Registry {
         if allowed {
             Ok(())
         } else {
-            Err(fail(format!(
+            Err(DistributionError::Challenge(format!(
                 "the registry names the token service {}://{host}, which would receive the credentials without TLS: refused",
                 url.scheme()
             )))
@@ -262,7 +258,7 @@ impl Registry {
         if resp.status() != 202 {
             return Err(refused("starting a blob upload", resp).await);
         }
-        upload_location(&self.base, self.insecure, &resp).map_err(fail)
+        upload_location(&self.base, self.insecure, &resp)
     }
 
     /// Completes an upload session whose bytes are all sent.
@@ -302,7 +298,11 @@ impl Registry {
         let open = |p: &Path| {
             std::fs::File::open(p)
                 .map(Arc::new)
-                .map_err(|e| fail(format!("cannot read {}: {e}", p.display())))
+                .map_err(|source| DistributionError::File {
+                    action: "read",
+                    path: p.to_path_buf(),
+                    source,
+                })
         };
         let file = match &blob.source {
             BlobSource::Bytes(_) => None,
@@ -345,10 +345,19 @@ impl Registry {
             .create_new(true)
             .mode(0o600)
             .open(spool)
-            .map_err(|e| fail(format!("cannot write {}: {e}", spool.display())))?;
-        let reader = std::fs::File::open(spool)
-            .map(Arc::new)
-            .map_err(|e| fail(format!("cannot read {}: {e}", spool.display())))?;
+            .map_err(|source| DistributionError::File {
+                action: "write",
+                path: spool.to_path_buf(),
+                source,
+            })?;
+        let reader =
+            std::fs::File::open(spool)
+                .map(Arc::new)
+                .map_err(|source| DistributionError::File {
+                    action: "read",
+                    path: spool.to_path_buf(),
+                    source,
+                })?;
         let (writer, progress) = Spool::new(writer);
         let (tarball, offset, len) = (tarball.to_path_buf(), layer.offset, layer.len);
         let compress =
@@ -367,16 +376,17 @@ impl Registry {
                 .send()
                 .await
                 // Without the URL: the session's long state token says nothing to a reader.
-                .map_err(|e| crate::error::one_line(&e.without_url()))?;
+                .map_err(|e| DistributionError::Send(e.without_url()))?;
             if resp.status() != 202 {
-                return Err(format!("the registry answered {}", resp.status()));
+                return Err(DistributionError::Answered(resp.status()));
             }
             upload_location(&base, insecure, &resp)
         });
 
-        let (digest, size) = compress
-            .await
-            .map_err(|e| fail(format!("compressing a layer failed: {e}")))??;
+        let (digest, size) = compress.await.map_err(|source| DistributionError::Task {
+            what: "compressing a layer",
+            source,
+        })??;
         // Only now is the digest known. A registry that has the blob needs none of it: drop the
         // upload, which has sent only what went out while the layer was compressed.
         if self.has_blob(&digest).await? {
@@ -390,8 +400,8 @@ impl Registry {
         }
         let streamed = match upload.await {
             Ok(Ok(location)) => self.finish_upload(&location, &digest).await,
-            Ok(Err(e)) => Err(fail(e)),
-            Err(e) => Err(fail(e.to_string())),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(DistributionError::Join(e)),
         };
         if let Err(e) = streamed {
             // The compressed copy is complete: send it again, in one PUT with the usual retries.
@@ -435,9 +445,10 @@ impl Registry {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
         {
-            Some(d) if d != local => Err(fail(format!(
-                "the registry stored digest {d}, not the {local} we sent"
-            ))),
+            Some(d) if d != local => Err(DistributionError::DigestMismatch {
+                stored: d.to_string(),
+                sent: local,
+            }),
             _ => Ok(local),
         }
     }
@@ -458,22 +469,25 @@ pub(super) fn upload_location(
     base: &str,
     insecure: bool,
     resp: &reqwest::Response,
-) -> Result<String, String> {
+) -> Result<String, DistributionError> {
     let location = resp
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
-        .ok_or("the registry gave no upload location")?;
+        .ok_or_else(|| {
+            DistributionError::Location("the registry gave no upload location".into())
+        })?;
     if !location.starts_with("http") {
         return Ok(format!("{base}{location}"));
     }
-    let url = reqwest::Url::parse(location)
-        .map_err(|_| "the registry's upload location is not a URL".to_string())?;
+    let url = reqwest::Url::parse(location).map_err(|_| {
+        DistributionError::Location("the registry's upload location is not a URL".into())
+    })?;
     if url.scheme() != "https" && base.starts_with("https://") && !insecure {
-        return Err(format!(
+        return Err(DistributionError::Location(format!(
             "the registry moves the upload to plain-HTTP {}: refused",
             url.host_str().unwrap_or("")
-        ));
+        )));
     }
     Ok(location.to_string())
 }
@@ -527,10 +541,11 @@ pub(super) async fn refused(what: &str, resp: reqwest::Response) -> Distribution
         .await
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&body);
-    fail(format!(
-        "{what} failed: {status} {}",
-        crate::retry::server_message(&text)
-    ))
+    DistributionError::Refused {
+        what: what.to_string(),
+        status,
+        message: crate::retry::server_message(&text),
+    }
 }
 
 /// An upload session URL with the `digest` query that completes it.

@@ -33,15 +33,6 @@ const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gz
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-/// A failure of the daemonless push, one line.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DistributionError(pub String);
-
-fn fail(msg: impl Into<String>) -> DistributionError {
-    DistributionError(msg.into())
-}
-
 /// A blob to push: where its bytes are.
 #[derive(Debug, Clone)]
 enum BlobSource {
@@ -118,14 +109,17 @@ pub async fn push_tarball(
     tags: &[String],
     auth: Option<&RegistryAuth>,
     insecure: bool,
-) -> Result<Vec<(String, TarPush)>, DistributionError> {
+) -> Result<Vec<(String, TarPush)>, TarPushError> {
     let tarball_owned = tarball.to_path_buf();
     // Reading the archive's index and reaching the registry (TLS roots, the /v2/ probe) go side
     // by side; neither needs the other.
     let read = async {
         tokio::task::spawn_blocking(move || read_image(&tarball_owned))
             .await
-            .map_err(|e| fail(format!("reading the tarball failed: {e}")))?
+            .map_err(|source| DistributionError::Task {
+                what: "reading the tarball",
+                source,
+            })?
     };
     let (image, client) = tokio::try_join!(read, Registry::connect(host, path, auth, insecure))?;
     // Blobs go once; later tags only need the manifest.
@@ -221,7 +215,7 @@ async fn push_blobs(
                 "config": { "mediaType": DOCKER_CONFIG, "size": config_size, "digest": config_digest },
                 "layers": descriptors,
             });
-            let bytes = serde_json::to_vec(&m).map_err(|e| fail(e.to_string()))?;
+            let bytes = serde_json::to_vec(&m)?;
             (bytes, DOCKER_MANIFEST.to_string())
         }
     };
@@ -229,7 +223,10 @@ async fn push_blobs(
 }
 
 mod client;
+mod error;
 mod tarball;
+
+pub use error::{DistributionError, TarPushError};
 
 use client::Registry;
 use tarball::*;

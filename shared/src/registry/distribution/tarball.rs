@@ -13,24 +13,27 @@ pub(super) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub(super) fn read_image(tarball: &Path) -> Result<Image, DistributionError> {
-    let file = std::fs::File::open(tarball)
-        .map_err(|e| fail(format!("cannot open {}: {e}", tarball.display())))?;
+    let file = std::fs::File::open(tarball).map_err(|source| DistributionError::File {
+        action: "open",
+        path: tarball.to_path_buf(),
+        source,
+    })?;
     let mut archive = tar::Archive::new(file);
     let mut entries: HashMap<String, Entry> = HashMap::new();
     // Seek over the members' contents instead of reading them: only the headers are needed.
     for e in archive
         .entries_with_seek()
-        .map_err(|e| fail(format!("{} is not a tar archive: {e}", tarball.display())))?
+        .map_err(|source| DistributionError::NotTar {
+            path: tarball.to_path_buf(),
+            source,
+        })?
     {
-        let e = e.map_err(|e| {
-            fail(format!(
-                "{} is not a valid tar archive: {e}",
-                tarball.display()
-            ))
+        let e = e.map_err(|source| DistributionError::BadTar {
+            path: tarball.to_path_buf(),
+            source,
         })?;
         let name = e
-            .path()
-            .map_err(|e| fail(e.to_string()))?
+            .path()?
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
@@ -45,31 +48,32 @@ pub(super) fn read_image(tarball: &Path) -> Result<Image, DistributionError> {
     let read = |name: &str| -> Result<Vec<u8>, DistributionError> {
         let en = entries
             .get(name)
-            .ok_or_else(|| fail(format!("{} has no {name}", tarball.display())))?;
+            .ok_or_else(|| DistributionError::Missing {
+                path: tarball.to_path_buf(),
+                name: name.to_string(),
+            })?;
         if en.len > 64 * 1024 * 1024 {
-            return Err(fail(format!(
-                "{name} in {} is too large for metadata",
-                tarball.display()
-            )));
+            return Err(DistributionError::TooLarge {
+                name: name.to_string(),
+                path: tarball.to_path_buf(),
+            });
         }
-        let mut f = std::fs::File::open(tarball).map_err(|e| fail(e.to_string()))?;
-        f.seek(SeekFrom::Start(en.offset))
-            .map_err(|e| fail(e.to_string()))?;
+        let mut f = std::fs::File::open(tarball)?;
+        f.seek(SeekFrom::Start(en.offset))?;
         let mut buf = vec![0u8; en.len as usize];
-        f.read_exact(&mut buf).map_err(|e| fail(e.to_string()))?;
+        f.read_exact(&mut buf)?;
         Ok(buf)
     };
-    let tmp = crate::files::private_tempdir("longshore-push-")
-        .map_err(|e| fail(format!("cannot create a temporary directory: {e}")))?;
+    let tmp =
+        crate::files::private_tempdir("longshore-push-").map_err(DistributionError::TempDir)?;
     if entries.contains_key("manifest.json") {
         docker_save(tarball, &entries, &read, tmp)
     } else if entries.contains_key("index.json") {
         oci_layout(&entries, &read, tmp)
     } else {
-        Err(fail(format!(
-            "{} is neither a docker save tarball (manifest.json) nor an OCI layout (index.json)",
-            tarball.display()
-        )))
+        Err(DistributionError::NotAnImage {
+            path: tarball.to_path_buf(),
+        })
     }
 }
 
@@ -79,17 +83,22 @@ pub(super) fn docker_save(
     read: &dyn Fn(&str) -> Result<Vec<u8>, DistributionError>,
     tmp: tempfile::TempDir,
 ) -> Result<Image, DistributionError> {
-    let manifest: serde_json::Value = serde_json::from_slice(&read("manifest.json")?)
-        .map_err(|e| fail(format!("manifest.json is not JSON: {e}")))?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read("manifest.json")?).map_err(|source| {
+            DistributionError::NotJson {
+                name: "manifest.json",
+                source,
+            }
+        })?;
     let first = manifest
         .get(0)
-        .ok_or_else(|| fail("manifest.json lists no image"))?;
+        .ok_or_else(|| DistributionError::Layout("manifest.json lists no image"))?;
     if manifest.as_array().is_some_and(|a| a.len() > 1) {
         warn!("the tarball holds several images; pushing the first");
     }
     let config_name = first["Config"]
         .as_str()
-        .ok_or_else(|| fail("manifest.json has no Config"))?;
+        .ok_or_else(|| DistributionError::Layout("manifest.json has no Config"))?;
     let config = read(config_name)?;
     let config_digest = format!("sha256:{}", sha256_hex(&config));
     let blobs = vec![Blob {
@@ -100,14 +109,17 @@ pub(super) fn docker_save(
     let mut layers = Vec::new();
     for layer in first["Layers"]
         .as_array()
-        .ok_or_else(|| fail("manifest.json has no Layers"))?
+        .ok_or_else(|| DistributionError::Layout("manifest.json has no Layers"))?
     {
         let name = layer
             .as_str()
-            .ok_or_else(|| fail("a layer name is not a string"))?;
+            .ok_or_else(|| DistributionError::Layout("a layer name is not a string"))?;
         let en = entries
             .get(name)
-            .ok_or_else(|| fail(format!("{} has no {name}", tarball.display())))?;
+            .ok_or_else(|| DistributionError::Missing {
+                path: tarball.to_path_buf(),
+                name: name.to_string(),
+            })?;
         layers.push(RawLayer {
             offset: en.offset,
             len: en.len,
@@ -150,9 +162,8 @@ pub(super) fn gzip_range_on(
     threads: usize,
 ) -> Result<(String, u64), DistributionError> {
     use gzp::ZWriter as _;
-    let mut f = std::fs::File::open(tarball).map_err(|e| fail(e.to_string()))?;
-    f.seek(SeekFrom::Start(offset))
-        .map_err(|e| fail(e.to_string()))?;
+    let mut f = std::fs::File::open(tarball)?;
+    f.seek(SeekFrom::Start(offset))?;
     let mut src = f.take(len);
     struct Hashing<W> {
         inner: W,
@@ -176,27 +187,23 @@ pub(super) fn gzip_range_on(
         let mut gz = gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
             .num_threads(threads)
             .and_then(|b| b.buffer_size(GZIP_BLOCK))
-            .map_err(|e| fail(format!("cannot start the compressor: {e}")))?
+            .map_err(DistributionError::Compressor)?
             .compression_level(flate2::Compression::fast())
             .from_borrowed_writer(&mut w, scope);
         let copied = std::io::copy(&mut src, &mut gz);
         // finish() always, even after a failed read: a compressor dropped unfinished panics.
         let finished = gz.finish();
-        let copied = copied.map_err(|e| fail(format!("compressing a layer failed: {e}")))?;
-        finished.map_err(|e| fail(format!("compressing a layer failed: {e}")))?;
+        let copied = copied.map_err(DistributionError::Compress)?;
+        finished.map_err(DistributionError::CompressEnd)?;
         Ok::<u64, DistributionError>(copied)
     })?;
     if copied != len {
-        return Err(fail(format!(
-            "{} changed while it was read (a layer ends early)",
-            tarball.display()
-        )));
+        return Err(DistributionError::Shrank {
+            path: tarball.to_path_buf(),
+        });
     }
     let digest = format!("sha256:{}", hex::encode(w.hash.finalize()));
-    let size = w
-        .inner
-        .finish()
-        .map_err(|e| fail(format!("writing a compressed layer failed: {e}")))?;
+    let size = w.inner.finish().map_err(DistributionError::Spool)?;
     Ok((digest, size))
 }
 
@@ -215,44 +222,45 @@ pub(super) fn oci_layout(
         let bytes = read(&blob_name(d))?;
         let actual = format!("sha256:{}", sha256_hex(&bytes));
         if actual != d {
-            return Err(fail(format!(
-                "blob {} in the OCI layout has digest {actual}",
-                crate::files::excerpt(d, 80)
-            )));
+            return Err(DistributionError::BlobDigest {
+                blob: crate::files::excerpt(d, 80),
+                actual,
+            });
         }
         Ok(bytes)
     };
-    let index: serde_json::Value = serde_json::from_slice(&read("index.json")?)
-        .map_err(|e| fail(format!("index.json is not JSON: {e}")))?;
+    let index: serde_json::Value =
+        serde_json::from_slice(&read("index.json")?).map_err(|source| {
+            DistributionError::NotJson {
+                name: "index.json",
+                source,
+            }
+        })?;
     let mut desc = index["manifests"]
         .get(0)
         .cloned()
-        .ok_or_else(|| fail("index.json lists no manifest"))?;
+        .ok_or_else(|| DistributionError::Layout("index.json lists no manifest"))?;
     // A nested index (multi-platform): take its first manifest, a few levels deep at most.
     let mut depth = 0;
     while desc["mediaType"] == OCI_INDEX {
         depth += 1;
         if depth > MAX_INDEX_DEPTH {
-            return Err(fail(format!(
-                "the OCI layout nests indexes more than {MAX_INDEX_DEPTH} deep"
-            )));
+            return Err(DistributionError::Nesting);
         }
         let d = desc["digest"]
             .as_str()
-            .ok_or_else(|| fail("a descriptor has no digest"))?;
-        let nested: serde_json::Value =
-            serde_json::from_slice(&read_blob(d)?).map_err(|e| fail(e.to_string()))?;
+            .ok_or_else(|| DistributionError::Layout("a descriptor has no digest"))?;
+        let nested: serde_json::Value = serde_json::from_slice(&read_blob(d)?)?;
         desc = nested["manifests"]
             .get(0)
             .cloned()
-            .ok_or_else(|| fail("a nested index lists no manifest"))?;
+            .ok_or_else(|| DistributionError::Layout("a nested index lists no manifest"))?;
     }
     let digest = desc["digest"]
         .as_str()
-        .ok_or_else(|| fail("the manifest descriptor has no digest"))?;
+        .ok_or_else(|| DistributionError::Layout("the manifest descriptor has no digest"))?;
     let manifest = read_blob(digest)?;
-    let m: serde_json::Value =
-        serde_json::from_slice(&manifest).map_err(|e| fail(e.to_string()))?;
+    let m: serde_json::Value = serde_json::from_slice(&manifest)?;
     let media_type = m["mediaType"]
         .as_str()
         .or(desc["mediaType"].as_str())
@@ -263,11 +271,13 @@ pub(super) fn oci_layout(
     for d in descs {
         let digest = d["digest"]
             .as_str()
-            .ok_or_else(|| fail("a blob descriptor has no digest"))?
+            .ok_or_else(|| DistributionError::Layout("a blob descriptor has no digest"))?
             .to_string();
         let en = entries
             .get(&blob_name(&digest))
-            .ok_or_else(|| fail(format!("the archive has no blob {digest}")))?;
+            .ok_or_else(|| DistributionError::NoBlob {
+                digest: digest.clone(),
+            })?;
         blobs.push(Blob {
             digest,
             size: en.len,
@@ -313,7 +323,7 @@ mod tests {
         b.finish().unwrap();
         drop(b);
         let err = read_image(&tar).err().expect("refused");
-        assert!(err.0.contains("has digest"), "{err}");
+        assert!(err.to_string().contains("has digest"), "{err}");
     }
 
     #[test]
@@ -370,6 +380,9 @@ mod tests {
         std::fs::write(&tar, vec![7u8; 1000]).unwrap();
         let (spool, _) = Spool::new(std::fs::File::create(dir.path().join("o")).unwrap());
         let err = gzip_range(&tar, 0, 5000, spool).unwrap_err();
-        assert!(err.0.contains("changed while it was read"), "{err}");
+        assert!(
+            err.to_string().contains("changed while it was read"),
+            "{err}"
+        );
     }
 }

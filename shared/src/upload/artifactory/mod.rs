@@ -29,8 +29,11 @@ use reqwest::{Body, Client, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
 use tracing::info;
 
+mod error;
 pub mod file_spec;
 pub mod spec;
+
+pub use error::ArtifactoryError;
 
 use crate::secret::Secret;
 use crate::tls::CaBundle;
@@ -41,39 +44,6 @@ use spec::Props;
 pub const MIN_CHECKSUM_DEPLOY: u64 = 10 * 1024;
 /// Chunk size of streamed bodies: memory stays flat whatever the file size.
 const CHUNK: usize = 64 * 1024;
-
-/// Why the client or a build-info publish cannot be had. One line each.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArtifactoryError {
-    /// The URL has no `/artifactory` path (needed for the REST API, e.g. build info).
-    #[error("url does not contain '/artifactory': {0}")]
-    NoArtifactory(String),
-    /// Not an http(s) URL.
-    #[error("invalid URL: {0}")]
-    InvalidUrl(String),
-    /// A proxy URL is unusable.
-    #[error("{var}: '{url}' is not a proxy URL: {reason}")]
-    Proxy {
-        /// The variable it came from.
-        var: String,
-        /// The value, credentials masked.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The TLS stack refused the configuration.
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
-    /// Artifactory did not accept the build info.
-    #[error("build-info publish to {url} failed: {reason}")]
-    BuildInfo {
-        /// The endpoint.
-        url: String,
-        /// The server's answer.
-        reason: String,
-    },
-}
 
 /// How requests authenticate, in the anchor's priority order.
 #[derive(Debug, Clone)]
@@ -630,23 +600,7 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
 /// The server's message: Artifactory answers `{"errors":[{"status":…,"message":…}]}`; plain
 /// text or HTML from proxies otherwise. One short line.
 async fn message(resp: Response) -> String {
-    // An error page can be anything a proxy sends: read a few KiB of it, never all.
-    let text = match crate::http_body::read_capped(resp, 16 * 1024).await {
-        Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(_) => String::new(),
-    };
-    let from_json = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            let msgs: Vec<String> = v["errors"]
-                .as_array()?
-                .iter()
-                .filter_map(|e| e["message"].as_str().map(str::to_string))
-                .collect();
-            (!msgs.is_empty()).then(|| msgs.join("; "))
-        });
-    let line = from_json.unwrap_or(text);
-    crate::retry::server_message(&line)
+    crate::http_body::error_message(resp, |v| Some(v["errors"].as_array()?.iter().collect())).await
 }
 
 /// The build-info document of §6.4.

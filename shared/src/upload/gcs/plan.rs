@@ -119,12 +119,13 @@ pub enum PlanError {
     #[error("{0}")]
     Select(String),
     /// An ignore pattern that cannot be used.
-    #[error("ignore pattern '{pattern}': {reason}")]
+    #[error("ignore pattern '{pattern}': {source}")]
     Ignore {
         /// The pattern.
         pattern: String,
-        /// Why.
-        reason: String,
+        /// Why it cannot be compiled.
+        #[source]
+        source: crate::upload::glob::GlobError,
     },
     /// An object name GCS would refuse, or two files for one name.
     #[error("{0}")]
@@ -147,9 +148,9 @@ impl Ignore {
                 } else {
                     p.replace('{', "\\{")
                 };
-                Matcher::new(&pat).map_err(|e| PlanError::Ignore {
+                Matcher::new(&pat).map_err(|source| PlanError::Ignore {
                     pattern: p.to_string(),
-                    reason: e.to_string(),
+                    source,
                 })
             })
             .collect::<Result<_, _>>()

@@ -132,29 +132,13 @@ impl Http {
 /// The server's message from an error answer: Nexus sends a JSON list of `{id, message}` for
 /// validation errors, plain text or HTML otherwise. Kept to one short line.
 async fn message(resp: Response) -> String {
-    // An error page can be anything a proxy sends: read a few KiB of it, never all.
-    let text = match crate::http_body::read_capped(resp, 16 * 1024).await {
-        Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(_) => String::new(),
-    };
-    let from_json = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            let items = match &v {
-                serde_json::Value::Array(a) => a.clone(),
-                other => vec![other.clone()],
-            };
-            let msgs: Vec<String> = items
-                .iter()
-                .filter_map(|i| {
-                    i.get("message")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string)
-                })
-                .collect();
-            (!msgs.is_empty()).then(|| msgs.join("; "))
-        });
-    let line = crate::retry::server_message(&from_json.unwrap_or(text));
+    let line = crate::http_body::error_message(resp, |v| {
+        Some(match v {
+            serde_json::Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        })
+    })
+    .await;
     if line.is_empty() {
         "(no message)".into()
     } else {

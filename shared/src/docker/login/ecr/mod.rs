@@ -24,8 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use tracing::{info, warn};
 
 use super::flow::RegistryFlow;
-use crate::aws::{AwsAuth, AwsError, sdk_config, sdk_error};
-use crate::cli::BoxError;
+use crate::aws::{AwsAuth, sdk_config, sdk_error};
 use crate::docker::config::Config;
 use crate::docker::settings::DockerSettings;
 use crate::registry::auth::RegistryAuth;
@@ -121,38 +120,6 @@ fn valid_region(r: &str) -> bool {
         && !r.ends_with('-')
 }
 
-/// A failure of the ECR flow, on one line.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EcrError {
-    /// No credentials.
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    /// The login token could not be had.
-    #[error(
-        "ECR GetAuthorizationToken failed: {0} (check the AWS credentials — PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY, PLUGIN_ASSUME_ROLE, or the default chain — and PLUGIN_REGION)"
-    )]
-    Token(String),
-    /// The ECR Public login token could not be had.
-    #[error(
-        "ECR Public GetAuthorizationToken (us-east-1) failed: {0} (check the AWS credentials — PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY, PLUGIN_ASSUME_ROLE, or the default chain — and that they may call ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken)"
-    )]
-    PublicToken(String),
-    /// A repository call failed.
-    #[error("ECR {op} on repository {repo} failed: {reason}")]
-    Api {
-        /// The API operation.
-        op: &'static str,
-        /// The repository name.
-        repo: String,
-        /// Why.
-        reason: String,
-    },
-    /// The registry from the token does not make a valid repository.
-    #[error("PLUGIN_REPO: {0}")]
-    Repo(String),
-}
-
 /// The ECR flow: settings validated in [`RegistryFlow::prepare`], used in
 /// [`RegistryFlow::before_build`].
 #[derive(Debug, Default)]
@@ -178,6 +145,8 @@ const REGISTRY_VARS: &[&str] = &["PLUGIN_REGISTRY", "DOCKER_REGISTRY"];
 const REGION_VARS: &[&str] = &["PLUGIN_REGION", "ECR_REGION", "AWS_REGION"];
 
 impl RegistryFlow for EcrFlow {
+    type Error = EcrError;
+
     fn login_label(&self) -> Option<String> {
         Some(if self.public {
             format!("the ECR Public login from GetAuthorizationToken ({PUBLIC_API_REGION})")
@@ -194,153 +163,18 @@ impl RegistryFlow for EcrFlow {
 
     fn prepare(&mut self, s: &mut DockerSettings, env: &Env) -> Result<(), SettingsError> {
         let e = EcrSettings::load(env)?;
-
-        // The registry: PLUGIN_REGISTRY, else an ECR host already in PLUGIN_REPO, else the
-        // token's proxy endpoint (known only after the login).
         let repo = s.repo.trim().to_string();
-        let (repo_host, _) = split_host(&repo);
-        let registry = match env.string(REGISTRY_VARS) {
-            Some(r) => {
-                let host = registry_host(&r);
-                if host == "docker.io" {
-                    return Err(SettingsError::invalid(
-                        "PLUGIN_REGISTRY",
-                        format!("'{r}' is Docker Hub, not an ECR registry"),
-                    ));
-                }
-                Some(host)
-            }
-            // A dotted first component may be an ECR path (`team.x/app`); a port or localhost
-            // can only be a host.
-            None => repo_host
-                .filter(|h| {
-                    parse_ecr_host(h).is_some()
-                        || is_ecr_public_host(h)
-                        || h.contains(':')
-                        || *h == "localhost"
-                })
-                .map(str::to_string),
-        };
+        let registry = registry(&repo, env)?;
         let public = registry.as_deref().is_some_and(is_ecr_public_host);
         let parsed = registry.as_deref().and_then(parse_ecr_host);
-
         if !repo.is_empty() {
-            match &registry {
-                Some(host) if repo_host == Some(host.as_str()) => {}
-                // Another ECR registry in PLUGIN_REPO: prefixing it would push to a nonsense path.
-                Some(host)
-                    if repo_host
-                        .is_some_and(|h| parse_ecr_host(h).is_some() || is_ecr_public_host(h)) =>
-                {
-                    return Err(SettingsError::Conflict {
-                        first: "PLUGIN_REPO".into(),
-                        second: "PLUGIN_REGISTRY".into(),
-                        reason: format!(
-                            "the repository is in registry {} but the registry is {host}",
-                            repo_host.unwrap_or_default()
-                        ),
-                    });
-                }
-                // The anchor's rule: a repository not starting with the registry goes under it
-                // (ECR names may hold dots, so `team.x/app` is a path, not a host).
-                Some(host) => {
-                    s.repo = format!("{host}/{}", repo.trim_start_matches('/'));
-                }
-                None => {
-                    self.relative_repo = repo.trim_start_matches('/').to_string();
-                }
-            }
-            if public && public_repo_name(split_host(&s.repo).1).is_none() {
-                return Err(SettingsError::invalid(
-                    "PLUGIN_REPO",
-                    format!(
-                        "'{}' is not an ECR Public repository: it is {}/<registry alias>/<name>",
-                        s.repo,
-                        registry.as_deref().unwrap_or_default()
-                    ),
-                ));
-            }
+            self.place_repository(s, &repo, registry.as_deref(), public)?;
         }
-
-        // Region: the registry host's wins (tokens are regional), then the settings, then the default.
-        let set_region = env.first_set(REGION_VARS).and_then(|(var, v)| {
-            let v = v.trim();
-            (!v.is_empty()).then(|| (var.to_string(), v.to_string()))
-        });
-        if let Some((var, r)) = &set_region
-            && !valid_region(r)
-        {
-            return Err(SettingsError::invalid(
-                var.clone(),
-                format!("'{r}' is not a region name (e.g. eu-west-1)"),
-            ));
-        }
-        let region = match (&parsed, &set_region) {
-            (Some(h), Some((var, r))) if *r != h.region => {
-                warn!(
-                    "{var} is {r} but the registry {} is in {}: using {}",
-                    registry.as_deref().unwrap_or_default(),
-                    h.region,
-                    h.region
-                );
-                h.region.clone()
-            }
-            (Some(h), _) => h.region.clone(),
-            (None, Some((_, r))) => r.clone(),
-            (None, None) => DEFAULT_REGION.to_string(),
-        };
-
-        // Credentials.
-        self.auth = AwsAuth {
-            region,
-            access_key: e.access_key.clone(),
-            secret_key: e.secret_key.clone(),
-            session_token: e.session_token.clone(),
-            assume_role: e.assume_role.clone(),
-            session_name: "longshore-ecr".into(),
-            external_id: e.external_id.clone(),
-            oidc_token: e.oidc_token.clone(),
-            // Checked here, before any request, like every other setting.
-            ca_bundle: crate::aws::ca_bundle(env)?,
-            ..Default::default()
-        };
-        self.auth.validate()?;
-
-        // The ECR login is the push login (§9.8: the anchor let these replace it silently).
-        if !s.password.is_empty() || !s.access_token.is_empty() || !s.username.is_empty() {
-            warn!(
-                "PLUGIN_USERNAME/PLUGIN_PASSWORD (or ACCESS_TOKEN) are ignored: the push registry uses the ECR login"
-            );
-            s.username.clear();
-            s.password = Secret::default();
-            s.access_token = Secret::default();
-        }
-
-        // Repository management.
-        if public {
-            // ECR Public repositories have no scanning, lifecycle policies or tag mutability.
-            let ignored = [
-                ("PLUGIN_SCAN_ON_PUSH", e.scan_on_push),
-                ("PLUGIN_LIFECYCLE_POLICY", !e.lifecycle_policy.is_empty()),
-                ("PLUGIN_TAG_IMMUTABILITY", e.tag_immutability.is_some()),
-            ];
-            for (var, _) in ignored.iter().filter(|(_, set)| *set) {
-                warn!("{var} is ignored for ECR Public, whose repositories have no such setting");
-            }
-        } else {
-            if e.scan_on_push && !e.create_repository {
-                warn!(
-                    "PLUGIN_SCAN_ON_PUSH applies only with PLUGIN_CREATE_REPOSITORY=true: scanning is left as it is"
-                );
-            }
-            self.lifecycle_policy = policy_file("PLUGIN_LIFECYCLE_POLICY", &e.lifecycle_policy)?;
-            self.scan_on_push = e.scan_on_push;
-            self.tag_immutability = e.tag_immutability.map(|i| i.0);
-        }
-        self.repository_policy = policy_file("PLUGIN_REPOSITORY_POLICY", &e.repository_policy)?;
-        self.create_repository = e.create_repository;
+        let region = region(env, parsed.as_ref(), registry.as_deref())?;
+        self.auth = credentials(&e, region, env)?;
+        drop_user_login(s);
+        self.repository_management(&e, public)?;
         self.public = public;
-        self.skip_push_if_tag_exists = e.skip_push_if_tag_exists;
 
         // The engine's view: registry host without scheme (artifact `registryUrl`), type ECR.
         match &registry {
@@ -356,10 +190,10 @@ impl RegistryFlow for EcrFlow {
         Ok(())
     }
 
-    async fn before_build(&self, cfg: &mut Config) -> Result<bool, BoxError> {
-        let sdk = sdk_config(&self.auth).await.map_err(EcrError::from)?;
+    async fn before_build(&self, cfg: &mut Config) -> Result<bool, EcrError> {
+        let sdk = sdk_config(&self.auth).await?;
         if self.public {
-            return Ok(self.public_before_build(&sdk, cfg).await?);
+            return self.public_before_build(&sdk, cfg).await;
         }
         let ecr = aws_sdk_ecr::Client::new(&sdk);
 
@@ -383,8 +217,7 @@ impl RegistryFlow for EcrFlow {
                 if endpoint == "docker.io" {
                     return Err(EcrError::Token(
                         "the answer has no proxy endpoint: set PLUGIN_REGISTRY".into(),
-                    )
-                    .into());
+                    ));
                 }
                 cfg.repo = Repository::parse(&format!("{endpoint}/{}", self.relative_repo))
                     .map_err(EcrError::Repo)?;
@@ -427,15 +260,93 @@ impl RegistryFlow for EcrFlow {
         }
 
         if self.skip_push_if_tag_exists {
-            return Ok(
-                skip_existing_tags(cfg, &repo, async |tag: &str| api.tag_exists(tag).await).await?,
-            );
+            return skip_existing_tags(cfg, &repo, async |tag: &str| api.tag_exists(tag).await)
+                .await;
         }
         Ok(true)
     }
 }
 
 impl EcrFlow {
+    /// PLUGIN_REPO under the registry, or kept to be put under the token's proxy endpoint.
+    fn place_repository(
+        &mut self,
+        s: &mut DockerSettings,
+        repo: &str,
+        registry: Option<&str>,
+        public: bool,
+    ) -> Result<(), SettingsError> {
+        let (repo_host, _) = split_host(repo);
+        match registry {
+            Some(host) if repo_host == Some(host) => {}
+            // Another ECR registry in PLUGIN_REPO: prefixing it would push to a nonsense path.
+            Some(host)
+                if repo_host
+                    .is_some_and(|h| parse_ecr_host(h).is_some() || is_ecr_public_host(h)) =>
+            {
+                return Err(SettingsError::Conflict {
+                    first: "PLUGIN_REPO".into(),
+                    second: "PLUGIN_REGISTRY".into(),
+                    reason: format!(
+                        "the repository is in registry {} but the registry is {host}",
+                        repo_host.unwrap_or_default()
+                    ),
+                });
+            }
+            // The anchor's rule: a repository not starting with the registry goes under it
+            // (ECR names may hold dots, so `team.x/app` is a path, not a host).
+            Some(host) => {
+                s.repo = format!("{host}/{}", repo.trim_start_matches('/'));
+            }
+            None => {
+                self.relative_repo = repo.trim_start_matches('/').to_string();
+            }
+        }
+        if public && public_repo_name(split_host(&s.repo).1).is_none() {
+            return Err(SettingsError::invalid(
+                "PLUGIN_REPO",
+                format!(
+                    "'{}' is not an ECR Public repository: it is {}/<registry alias>/<name>",
+                    s.repo,
+                    registry.unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Repository management: what ECR does to the repository before the push.
+    fn repository_management(
+        &mut self,
+        e: &EcrSettings,
+        public: bool,
+    ) -> Result<(), SettingsError> {
+        if public {
+            // ECR Public repositories have no scanning, lifecycle policies or tag mutability.
+            let ignored = [
+                ("PLUGIN_SCAN_ON_PUSH", e.scan_on_push),
+                ("PLUGIN_LIFECYCLE_POLICY", !e.lifecycle_policy.is_empty()),
+                ("PLUGIN_TAG_IMMUTABILITY", e.tag_immutability.is_some()),
+            ];
+            for (var, _) in ignored.iter().filter(|(_, set)| *set) {
+                warn!("{var} is ignored for ECR Public, whose repositories have no such setting");
+            }
+        } else {
+            if e.scan_on_push && !e.create_repository {
+                warn!(
+                    "PLUGIN_SCAN_ON_PUSH applies only with PLUGIN_CREATE_REPOSITORY=true: scanning is left as it is"
+                );
+            }
+            self.lifecycle_policy = policy_file("PLUGIN_LIFECYCLE_POLICY", &e.lifecycle_policy)?;
+            self.scan_on_push = e.scan_on_push;
+            self.tag_immutability = e.tag_immutability.map(|i| i.0);
+        }
+        self.repository_policy = policy_file("PLUGIN_REPOSITORY_POLICY", &e.repository_policy)?;
+        self.create_repository = e.create_repository;
+        self.skip_push_if_tag_exists = e.skip_push_if_tag_exists;
+        Ok(())
+    }
+
     fn manages_repository(&self) -> bool {
         self.create_repository
             || self.tag_immutability.is_some()
@@ -518,6 +429,98 @@ impl EcrFlow {
                 .await;
         }
         Ok(true)
+    }
+}
+
+/// The registry: PLUGIN_REGISTRY, else an ECR host already in PLUGIN_REPO, else none yet (the
+/// token's proxy endpoint, known only after the login).
+fn registry(repo: &str, env: &Env) -> Result<Option<String>, SettingsError> {
+    if let Some(r) = env.string(REGISTRY_VARS) {
+        let host = registry_host(&r);
+        if host == "docker.io" {
+            return Err(SettingsError::invalid(
+                "PLUGIN_REGISTRY",
+                format!("'{r}' is Docker Hub, not an ECR registry"),
+            ));
+        }
+        return Ok(Some(host));
+    }
+    // A dotted first component may be an ECR path (`team.x/app`); a port or localhost can only
+    // be a host.
+    Ok(split_host(repo)
+        .0
+        .filter(|h| {
+            parse_ecr_host(h).is_some()
+                || is_ecr_public_host(h)
+                || h.contains(':')
+                || *h == "localhost"
+        })
+        .map(str::to_string))
+}
+
+/// The region: the registry host's wins (tokens are regional), then the settings, then the
+/// default.
+fn region(
+    env: &Env,
+    parsed: Option<&EcrHost>,
+    registry: Option<&str>,
+) -> Result<String, SettingsError> {
+    let set_region = env.first_set(REGION_VARS).and_then(|(var, v)| {
+        let v = v.trim();
+        (!v.is_empty()).then(|| (var.to_string(), v.to_string()))
+    });
+    if let Some((var, r)) = &set_region
+        && !valid_region(r)
+    {
+        return Err(SettingsError::invalid(
+            var.clone(),
+            format!("'{r}' is not a region name (e.g. eu-west-1)"),
+        ));
+    }
+    Ok(match (parsed, &set_region) {
+        (Some(h), Some((var, r))) if *r != h.region => {
+            warn!(
+                "{var} is {r} but the registry {} is in {}: using {}",
+                registry.unwrap_or_default(),
+                h.region,
+                h.region
+            );
+            h.region.clone()
+        }
+        (Some(h), _) => h.region.clone(),
+        (None, Some((_, r))) => r.clone(),
+        (None, None) => DEFAULT_REGION.to_string(),
+    })
+}
+
+/// The AWS credential settings in `region`, validated.
+fn credentials(e: &EcrSettings, region: String, env: &Env) -> Result<AwsAuth, SettingsError> {
+    let auth = AwsAuth {
+        region,
+        access_key: e.access_key.clone(),
+        secret_key: e.secret_key.clone(),
+        session_token: e.session_token.clone(),
+        assume_role: e.assume_role.clone(),
+        session_name: "longshore-ecr".into(),
+        external_id: e.external_id.clone(),
+        oidc_token: e.oidc_token.clone(),
+        // Checked here, before any request, like every other setting.
+        ca_bundle: crate::aws::ca_bundle(env)?,
+        ..Default::default()
+    };
+    auth.validate()?;
+    Ok(auth)
+}
+
+/// The ECR login is the push login (§9.8: the anchor let these replace it silently).
+fn drop_user_login(s: &mut DockerSettings) {
+    if !s.password.is_empty() || !s.access_token.is_empty() || !s.username.is_empty() {
+        warn!(
+            "PLUGIN_USERNAME/PLUGIN_PASSWORD (or ACCESS_TOKEN) are ignored: the push registry uses the ECR login"
+        );
+        s.username.clear();
+        s.password = Secret::default();
+        s.access_token = Secret::default();
     }
 }
 
@@ -612,7 +615,10 @@ impl Value for Immutability {
     }
 }
 
+mod error;
 mod repository;
+
+pub use error::EcrError;
 
 use repository::{Api, PublicApi};
 

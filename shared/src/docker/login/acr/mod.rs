@@ -26,7 +26,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tracing::info;
 
 use super::flow::RegistryFlow;
-use crate::cli::BoxError;
 use crate::docker::config::Config;
 use crate::docker::settings::DockerSettings;
 use crate::registry::auth::RegistryAuth;
@@ -128,6 +127,8 @@ impl Login {
 }
 
 impl RegistryFlow for AcrFlow {
+    type Error = AcrError;
+
     fn login_label(&self) -> Option<String> {
         Some("the ACR login (Azure AD token exchanged for an ACR refresh token, or the service principal)".into())
     }
@@ -166,9 +167,9 @@ impl RegistryFlow for AcrFlow {
         Ok(())
     }
 
-    async fn before_build(&self, cfg: &mut Config) -> Result<bool, BoxError> {
+    async fn before_build(&self, cfg: &mut Config) -> Result<bool, AcrError> {
         let Some(plan) = &self.plan else {
-            return Err("acr: the flow was not prepared".into());
+            return Err(AcrError::Internal("the flow was not prepared"));
         };
         info!(
             "acr: logging in to {} with {}",
@@ -280,18 +281,29 @@ fn login(
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name));
-    let client_id_var = env
-        .first_set(&[
-            "CLIENT_ID",
-            "AZURE_CLIENT_ID",
-            "AZURE_APP_ID",
-            "PLUGIN_CLIENT_ID",
-        ])
-        .map_or("PLUGIN_CLIENT_ID", |(n, _)| n);
+    let given = azure_credentials(a, env, explicit)?;
+    if !a.sp_client_id.is_empty() || !a.sp_client_secret.is_empty() {
+        return direct_login(a);
+    }
+    if explicit.is_some() {
+        return Ok(Login::Explicit);
+    }
+    match given.first() {
+        None => Ok(Login::ManagedIdentity {
+            client_id: (!a.client_id.is_empty()).then(|| a.client_id.clone()),
+        }),
+        Some(first) => service_principal(a, env, tenant, first),
+    }
+}
 
-    let direct = !a.sp_client_id.is_empty() || !a.sp_client_secret.is_empty();
+/// The Azure credential settings given (at most one kind, and not beside a docker login).
+fn azure_credentials(
+    a: &AcrSettings,
+    env: &Env,
+    explicit: Option<&'static str>,
+) -> Result<Vec<&'static str>, SettingsError> {
     let mut given: Vec<&'static str> = Vec::new();
-    if direct {
+    if !a.sp_client_id.is_empty() || !a.sp_client_secret.is_empty() {
         given.push("SERVICE_PRINCIPAL_CLIENT_ID");
     }
     if !a.client_secret.is_empty() {
@@ -320,39 +332,42 @@ fn login(
             reason: "the registry login would be ambiguous: give either the Azure credentials or the docker login".into(),
         });
     }
-    if direct {
-        if a.sp_client_id.is_empty() {
-            return Err(SettingsError::Required {
-                var: "SERVICE_PRINCIPAL_CLIENT_ID".into(),
-                hint: "SERVICE_PRINCIPAL_CLIENT_SECRET is set, so the service principal's application id is needed too".into(),
-            });
-        }
-        if a.sp_client_secret.is_empty() {
-            return Err(SettingsError::Required {
-                var: "SERVICE_PRINCIPAL_CLIENT_SECRET".into(),
-                hint: "SERVICE_PRINCIPAL_CLIENT_ID is set, so its secret is needed too".into(),
-            });
-        }
-        return Ok(Login::Direct {
-            user: a.sp_client_id.clone(),
-            password: a.sp_client_secret.clone(),
+    Ok(given)
+}
+
+/// `SERVICE_PRINCIPAL_CLIENT_ID/SECRET` as the registry login, both needed.
+fn direct_login(a: &AcrSettings) -> Result<Login, SettingsError> {
+    if a.sp_client_id.is_empty() {
+        return Err(SettingsError::Required {
+            var: "SERVICE_PRINCIPAL_CLIENT_ID".into(),
+            hint: "SERVICE_PRINCIPAL_CLIENT_SECRET is set, so the service principal's application id is needed too".into(),
         });
     }
-    if explicit.is_some() {
-        return Ok(Login::Explicit);
-    }
-    if given.is_empty() {
-        return Ok(Login::ManagedIdentity {
-            client_id: (!a.client_id.is_empty()).then(|| a.client_id.clone()),
+    if a.sp_client_secret.is_empty() {
+        return Err(SettingsError::Required {
+            var: "SERVICE_PRINCIPAL_CLIENT_SECRET".into(),
+            hint: "SERVICE_PRINCIPAL_CLIENT_ID is set, so its secret is needed too".into(),
         });
     }
-    // A service-principal flow: client id and tenant are both needed.
+    Ok(Login::Direct {
+        user: a.sp_client_id.clone(),
+        password: a.sp_client_secret.clone(),
+    })
+}
+
+/// A service-principal flow (secret, certificate or federated token, named by `given`): client
+/// id and tenant are both needed.
+fn service_principal(
+    a: &AcrSettings,
+    env: &Env,
+    tenant: Option<&str>,
+    given: &'static str,
+) -> Result<Login, SettingsError> {
     if a.client_id.is_empty() {
         return Err(SettingsError::Required {
             var: "PLUGIN_CLIENT_ID".into(),
             hint: format!(
-                "{} needs the service principal's application id (CLIENT_ID, AZURE_CLIENT_ID, AZURE_APP_ID or PLUGIN_CLIENT_ID)",
-                given[0]
+                "{given} needs the service principal's application id (CLIENT_ID, AZURE_CLIENT_ID, AZURE_APP_ID or PLUGIN_CLIENT_ID)"
             ),
         });
     }
@@ -360,13 +375,20 @@ fn login(
         return Err(SettingsError::Required {
             var: "PLUGIN_TENANT_ID".into(),
             hint: format!(
-                "{} needs the Azure AD tenant id (TENANT_ID, AZURE_TENANT_ID or PLUGIN_TENANT_ID)",
-                given[0]
+                "{given} needs the Azure AD tenant id (TENANT_ID, AZURE_TENANT_ID or PLUGIN_TENANT_ID)"
             ),
         });
     }
     let client_id = a.client_id.clone();
     if client_id.contains(char::is_whitespace) {
+        let client_id_var = env
+            .first_set(&[
+                "CLIENT_ID",
+                "AZURE_CLIENT_ID",
+                "AZURE_APP_ID",
+                "PLUGIN_CLIENT_ID",
+            ])
+            .map_or("PLUGIN_CLIENT_ID", |(n, _)| n);
         return Err(SettingsError::invalid(
             client_id_var,
             "an application id has no spaces",
@@ -378,9 +400,8 @@ fn login(
             secret: a.client_secret.clone(),
         }
     } else if !a.client_certificate.is_empty() {
-        let var = given[0];
         let cert = CertKey::parse(a.client_certificate.expose())
-            .map_err(|reason| SettingsError::invalid(var, reason))?;
+            .map_err(|reason| SettingsError::invalid(given, reason))?;
         Login::Certificate {
             client_id,
             cert: Arc::new(cert),
@@ -402,7 +423,7 @@ fn first_name(env: &Env, names: &[&'static str]) -> &'static str {
 }
 
 /// The Azure AD access token for [`SCOPE`], registered as a secret.
-async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
+async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, AcrError> {
     let mut cloud = CustomConfiguration::default();
     cloud.authority_host = plan.authority.as_str().trim_end_matches('/').to_string();
     let client_options = ClientOptions {
@@ -446,23 +467,17 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
             }))?
         }
         Login::Direct { .. } | Login::Explicit => {
-            return Err("acr: no Azure AD token is needed for this login".into());
+            return Err(AcrError::Internal(
+                "no Azure AD token is needed for this login",
+            ));
         }
     };
     let token = tokio::time::timeout(timeout(), credential.get_token(&[SCOPE], None))
         .await
-        .map_err(|_| {
-            format!(
-                "Azure AD token request timed out after {}s",
-                timeout().as_secs()
-            )
-        })?
-        .map_err(|e| {
-            format!(
-                "cannot get an Azure AD token with the {}: {}",
-                login.describe(),
-                one_line(&e.to_string())
-            )
+        .map_err(|_| AcrError::TokenTimeout(timeout().as_secs()))?
+        .map_err(|e| AcrError::Token {
+            login: login.describe(),
+            message: one_line(&e.to_string()),
         })?;
     Ok(Secret::new(token.token.secret()))
 }
@@ -470,7 +485,7 @@ async fn aad_token(plan: &Plan, login: &Login) -> Result<Secret, BoxError> {
 /// The Azure pipeline's HTTP client when `HARNESS_CA_PATH` is set: azure_core's own (reqwest
 /// 0.13 with the platform verifier, the same timeouts, no redirects) with the Harness CAs added
 /// to the system roots. Without it, `None`: the SDK's default client.
-fn transport() -> Result<Option<azure_core::http::Transport>, BoxError> {
+fn transport() -> Result<Option<azure_core::http::Transport>, AcrError> {
     let Some(ca) = crate::tls::harness_ca() else {
         return Ok(None);
     };
@@ -485,7 +500,7 @@ fn transport() -> Result<Option<azure_core::http::Transport>, BoxError> {
     Ok(Some(azure_core::http::Transport::new(client)))
 }
 
-fn token_endpoint(authority: &Url, tenant: &str) -> Result<String, BoxError> {
+fn token_endpoint(authority: &Url, tenant: &str) -> Result<String, AcrError> {
     Ok(authority
         .join(&format!("/{tenant}/oauth2/v2.0/token"))?
         .to_string())
@@ -493,7 +508,7 @@ fn token_endpoint(authority: &Url, tenant: &str) -> Result<String, BoxError> {
 
 /// Exchanges the Azure AD token for an ACR refresh token (ACR's documented
 /// `POST /oauth2/exchange`, grant `access_token`).
-async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secret, BoxError> {
+async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secret, AcrError> {
     let url = Url::parse(&format!("https://{host}/oauth2/exchange"))?;
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", "access_token")
@@ -534,31 +549,32 @@ async fn exchange(host: &str, tenant: Option<&str>, aad: &Secret) -> Result<Secr
     };
     let (status, body) = tokio::time::timeout(timeout(), call)
         .await
-        .map_err(|_| {
-            format!(
-                "ACR token exchange at {host} timed out after {}s",
-                timeout().as_secs()
-            )
+        .map_err(|_| AcrError::ExchangeTimeout {
+            host: host.to_string(),
+            secs: timeout().as_secs(),
         })?
-        .map_err(|e| {
-            format!(
-                "ACR token exchange at {host} failed: {}",
-                one_line(&e.to_string())
-            )
+        .map_err(|e| AcrError::Exchange {
+            host: host.to_string(),
+            message: one_line(&e.to_string()),
         })?;
     if !(200..300).contains(&status) {
         let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
-        return Err(format!(
-            "ACR token exchange at {host} was refused (HTTP {status}): {} — check that the identity has a role on the registry (AcrPush) and that the tenant is right",
-            one_line(&text)
-        )
-        .into());
+        return Err(AcrError::ExchangeRefused {
+            host: host.to_string(),
+            status,
+            message: one_line(&text),
+        });
     }
-    let doc: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("ACR token exchange at {host}: the answer is not JSON: {e}"))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|source| AcrError::ExchangeNotJson {
+            host: host.to_string(),
+            source,
+        })?;
     match doc.get("refresh_token").and_then(|v| v.as_str()) {
         Some(t) if !t.is_empty() => Ok(Secret::new(t)),
-        _ => Err(format!("ACR token exchange at {host}: the answer has no refresh_token").into()),
+        _ => Err(AcrError::NoRefreshToken {
+            host: host.to_string(),
+        }),
     }
 }
 
@@ -713,6 +729,10 @@ impl ClientAssertion for CertAssertion {
         Ok(jwt)
     }
 }
+
+mod error;
+
+pub use error::AcrError;
 
 #[cfg(test)]
 mod tests {
