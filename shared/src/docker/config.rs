@@ -105,57 +105,10 @@ pub fn prepare(
     }
 
     // Tags: auto_tag decides first, since it can end the run before anything starts.
-    let tags = if s.auto_tag {
-        if !tags::use_default_tag(&ci.commit_ref, &ci.default_branch) {
-            return Ok(Prepared::Skip(format!(
-                "auto_tag: ref '{}' is neither a tag nor the default branch '{}': skipping the build (PLUGIN_AUTO_TAG)",
-                ci.commit_ref, ci.default_branch
-            )));
-        }
-        tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix).map_err(|e| {
-            SettingsError::invalid(
-                "PLUGIN_AUTO_TAG",
-                format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
-            )
-        })?
-    } else if !s.set_by.is_set("tags") && std::fs::symlink_metadata(cwd.join(".tags")).is_ok() {
-        read_tags_file(&cwd.join(".tags"))?
-    } else {
-        s.tags.0.clone()
+    let clean = match tags_to_push(&s, ci, cwd)? {
+        Ok(tags) => tags,
+        Err(skip) => return Ok(Prepared::Skip(skip)),
     };
-    let tags_var = if s.auto_tag {
-        s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG")
-    } else {
-        s.set_by.var("tags").unwrap_or("PLUGIN_TAGS")
-    };
-    let mut clean: Vec<String> = Vec::new();
-    for t in tags {
-        let t = match tags::sanitize_build_metadata(&t) {
-            Some(fixed) => {
-                warn!(
-                    "tag '{t}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'"
-                );
-                fixed
-            }
-            None => t,
-        };
-        if !tags::is_valid_tag(&t) {
-            // The value may come from a file of the repository: echo only the start of it.
-            return Err(SettingsError::invalid(
-                tags_var,
-                format!(
-                    "'{}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
-                    crate::files::excerpt(&t, 40)
-                ),
-            ));
-        }
-        if !clean.contains(&t) {
-            clean.push(t);
-        }
-    }
-    if clean.is_empty() {
-        return Err(SettingsError::invalid(tags_var, "no tags to push"));
-    }
 
     let mut daemon = daemon_config(&s, env)?;
     daemon.certs_d = certs_d_hosts(&s, &repo);
@@ -206,6 +159,66 @@ pub fn prepare(
         insecure,
         outputs,
     })))
+}
+
+/// The validated, de-duplicated tags; `Err` carries why `auto_tag` skips this run.
+fn tags_to_push(
+    s: &DockerSettings,
+    ci: &Ci,
+    cwd: &Path,
+) -> Result<Result<Vec<String>, String>, SettingsError> {
+    let tags = if s.auto_tag {
+        if !tags::use_default_tag(&ci.commit_ref, &ci.default_branch) {
+            return Ok(Err(format!(
+                "auto_tag: ref '{}' is neither a tag nor the default branch '{}': skipping the build (PLUGIN_AUTO_TAG)",
+                ci.commit_ref, ci.default_branch
+            )));
+        }
+        tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix).map_err(|e| {
+            SettingsError::invalid(
+                "PLUGIN_AUTO_TAG",
+                format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
+            )
+        })?
+    } else if !s.set_by.is_set("tags") && std::fs::symlink_metadata(cwd.join(".tags")).is_ok() {
+        read_tags_file(&cwd.join(".tags"))?
+    } else {
+        s.tags.0.clone()
+    };
+    let tags_var = if s.auto_tag {
+        s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG")
+    } else {
+        s.set_by.var("tags").unwrap_or("PLUGIN_TAGS")
+    };
+    let mut clean: Vec<String> = Vec::new();
+    for t in tags {
+        let t = match tags::sanitize_build_metadata(&t) {
+            Some(fixed) => {
+                warn!(
+                    "tag '{t}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'"
+                );
+                fixed
+            }
+            None => t,
+        };
+        if !tags::is_valid_tag(&t) {
+            // The value may come from a file of the repository: echo only the start of it.
+            return Err(SettingsError::invalid(
+                tags_var,
+                format!(
+                    "'{}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
+                    crate::files::excerpt(&t, 40)
+                ),
+            ));
+        }
+        if !clean.contains(&t) {
+            clean.push(t);
+        }
+    }
+    if clean.is_empty() {
+        return Err(SettingsError::invalid(tags_var, "no tags to push"));
+    }
+    Ok(Ok(clean))
 }
 
 fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, SettingsError> {

@@ -92,40 +92,7 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
         let (docker, temp) = (docker.clone(), temp.clone());
         move || async move { remove(&docker, &temp).await }
     });
-    let t = Instant::now();
-    let source = match &cfg.mode {
-        Mode::Build(b) => {
-            let id = build(docker, &cfg.daemon.host, b, &cfg.credentials, &temp)
-                .instrument(info_span!("build"))
-                .await;
-            let id = match id {
-                Ok(id) => id,
-                Err(e) => {
-                    remove(docker, &temp).await;
-                    return Err(e.into());
-                }
-            };
-            info!(parent: None, "build: image {id}");
-            report.image_id = id;
-            report.steps.push(("build", t.elapsed()));
-            Some(temp.clone())
-        }
-        // Handled in `run`, without a daemon.
-        Mode::PushTarball(_) => None,
-        Mode::PushOnly(src) => {
-            let src = src.clone().map(|s| {
-                if has_tag(&s) {
-                    s
-                } else {
-                    format!("{s}:latest")
-                }
-            });
-            if let Some(s) = &src {
-                report.image_id = inspect_id(docker, s).await?;
-            }
-            src
-        }
-    };
+    let source = source_image(cfg, docker, &temp, report).await?;
 
     let t = Instant::now();
     let mut created = Vec::new();
@@ -147,44 +114,7 @@ async fn run_steps(cfg: &Config, docker: &Docker, report: &mut Report) -> Result
     let card = card_data(docker, &report.tagged[0], cfg).await;
 
     if cfg.push {
-        let t = Instant::now();
-        let span = info_span!("push");
-        async {
-            for (i, tag) in cfg.tags.iter().enumerate() {
-                let started = Instant::now();
-                match push::push(docker, &cfg.repo.name, tag, cfg.credentials.push.as_ref()).await {
-                    Ok(d) => {
-                        info!(
-                            "{}:{tag} digest {d} ({:.2}s)",
-                            cfg.repo.name,
-                            started.elapsed().as_secs_f64()
-                        );
-                        report.pushed.push(tag.clone());
-                        report.digest.get_or_insert(d);
-                    }
-                    Err(f) => {
-                        return Err(DockerError::Push {
-                            failed: cfg.repo.with_tag(tag),
-                            hint: push::hint(&f.reason, cfg.credentials.push_source),
-                            reason: f.reason,
-                            pushed: report.pushed.clone(),
-                            not_pushed: cfg.tags[i..].to_vec(),
-                        });
-                    }
-                }
-            }
-            Ok(())
-        }
-        .instrument(span)
-        .await?;
-        if let Mode::Build(b) = &cfg.mode
-            && let Some(cache) = &b.cache_to
-        {
-            push_cache(docker, cfg, &temp, cache)
-                .instrument(info_span!("cache"))
-                .await;
-        }
-        report.steps.push(("push", t.elapsed()));
+        push_tags(cfg, docker, &temp, report).await?;
     } else {
         info!("push: skipped (dry run)");
     }
@@ -254,6 +184,98 @@ async fn push_tarball(
         report.pushed.push(tag);
     }
     report.image_id = "(not in a daemon)".into();
+    report.steps.push(("push", t.elapsed()));
+    Ok(())
+}
+
+/// The image the tags point at: the one built under `temp`, or the local image `push_only`
+/// names (None: each `repo:tag` is already in the daemon).
+async fn source_image(
+    cfg: &Config,
+    docker: &Docker,
+    temp: &str,
+    report: &mut Report,
+) -> Result<Option<String>, DockerError> {
+    let t = Instant::now();
+    Ok(match &cfg.mode {
+        Mode::Build(b) => {
+            let id = build(docker, &cfg.daemon.host, b, &cfg.credentials, temp)
+                .instrument(info_span!("build"))
+                .await;
+            let id = match id {
+                Ok(id) => id,
+                Err(e) => {
+                    remove(docker, temp).await;
+                    return Err(e);
+                }
+            };
+            info!(parent: None, "build: image {id}");
+            report.image_id = id;
+            report.steps.push(("build", t.elapsed()));
+            Some(temp.to_string())
+        }
+        // Handled in `run`, without a daemon.
+        Mode::PushTarball(_) => None,
+        Mode::PushOnly(src) => {
+            let src = src.clone().map(|s| {
+                if has_tag(&s) {
+                    s
+                } else {
+                    format!("{s}:latest")
+                }
+            });
+            if let Some(s) = &src {
+                report.image_id = inspect_id(docker, s).await?;
+            }
+            src
+        }
+    })
+}
+
+/// Pushes every tag (and the build cache when asked), in order; a failure says which tags went.
+async fn push_tags(
+    cfg: &Config,
+    docker: &Docker,
+    temp: &str,
+    report: &mut Report,
+) -> Result<(), DockerError> {
+    let t = Instant::now();
+    let span = info_span!("push");
+    async {
+        for (i, tag) in cfg.tags.iter().enumerate() {
+            let started = Instant::now();
+            match push::push(docker, &cfg.repo.name, tag, cfg.credentials.push.as_ref()).await {
+                Ok(d) => {
+                    info!(
+                        "{}:{tag} digest {d} ({:.2}s)",
+                        cfg.repo.name,
+                        started.elapsed().as_secs_f64()
+                    );
+                    report.pushed.push(tag.clone());
+                    report.digest.get_or_insert(d);
+                }
+                Err(f) => {
+                    return Err(DockerError::Push {
+                        failed: cfg.repo.with_tag(tag),
+                        hint: push::hint(&f.reason, cfg.credentials.push_source),
+                        reason: f.reason,
+                        pushed: report.pushed.clone(),
+                        not_pushed: cfg.tags[i..].to_vec(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await?;
+    if let Mode::Build(b) = &cfg.mode
+        && let Some(cache) = &b.cache_to
+    {
+        push_cache(docker, cfg, temp, cache)
+            .instrument(info_span!("cache"))
+            .await;
+    }
     report.steps.push(("push", t.elapsed()));
     Ok(())
 }
