@@ -3,21 +3,23 @@
 //! exit code, a `# syntax=` frontend the daemon cannot pull, the registry cache surviving an
 //! emptied build cache, and the legacy builder on request.
 
-use longshore_tests::{
-    Plugin, Registry, Services, docker_cli, require_services, unique, write_files,
-};
+use longshore_tests::{Registry, Services, docker_cli, require_services, unique, write_files};
 
-fn dockerfile(s: &Services, body: &str) -> String {
-    format!("FROM {}\n{body}", s.base_image)
+use crate::docker::{docker_plugin, dockerfile};
+
+/// A workspace holding only a Dockerfile: `FROM` the base image, then `body`.
+fn workspace(s: &Services, body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", &dockerfile(s, body))]);
+    dir
 }
 
-/// A plugin run against the running daemon (no dockerd of our own), no base-image pulls.
-fn docker_plugin(s: &Services, dir: &std::path::Path) -> Plugin {
-    Plugin::new("docker", dir).envs([
-        ("DOCKER_HOST", s.docker_host.as_str()),
-        ("PLUGIN_DAEMON_OFF", "true"),
-        ("PLUGIN_PULL_IMAGE", "false"),
-    ])
+/// The last line of a log that is not blank: a failure's one-line summary.
+fn last_line(out: &str) -> &str {
+    out.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
 }
 
 /// `cat` of a file in a local image.
@@ -145,14 +147,7 @@ fn progress_is_relayed_step_by_step_with_cached_and_done_lines() {
 #[test]
 fn a_failing_run_is_reported_with_its_step_its_exit_code_and_its_last_output() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
-    write_files(
-        dir.path(),
-        &[(
-            "Dockerfile",
-            &dockerfile(&s, "RUN echo before-the-failure && exit 3\n"),
-        )],
-    );
+    let dir = workspace(&s, "RUN echo before-the-failure && exit 3\n");
     let run = docker_plugin(&s, dir.path())
         .env(
             "PLUGIN_REPO",
@@ -162,7 +157,7 @@ fn a_failing_run_is_reported_with_its_step_its_exit_code_and_its_last_output() {
         .run();
     run.assert_failure();
     let out = run.output();
-    let last = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    let last = last_line(&out);
     assert!(
         last.contains("[2/2] RUN echo before-the-failure && exit 3")
             && last.contains("exited with code 3"),
@@ -201,7 +196,7 @@ fn a_syntax_frontend_the_daemon_cannot_pull_fails_with_what_to_do() {
         .run();
     run.assert_failure();
     let out = run.output();
-    let last = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    let last = last_line(&out);
     assert!(
         last.contains("`# syntax=docker/dockerfile:1`")
             && last.contains("mirror")
@@ -214,20 +209,13 @@ fn a_syntax_frontend_the_daemon_cannot_pull_fails_with_what_to_do() {
 #[test]
 fn the_registry_cache_makes_a_build_on_an_emptied_daemon_cached() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
     // The expensive step records a random id: a cached second build carries the first's.
-    write_files(
-        dir.path(),
-        &[(
-            "Dockerfile",
-            &dockerfile(
-                &s,
-                &format!(
-                    "RUN echo {} > /id && cat /proc/sys/kernel/random/uuid > /built-at && sleep 3\nRUN echo done\n",
-                    unique("cache")
-                ),
-            ),
-        )],
+    let dir = workspace(
+        &s,
+        &format!(
+            "RUN echo {} > /id && cat /proc/sys/kernel/random/uuid > /built-at && sleep 3\nRUN echo done\n",
+            unique("cache")
+        ),
     );
     let name = unique("e2e/bk-cache");
     let repo = format!("{}/{name}", s.registry_plain);
@@ -274,14 +262,7 @@ fn the_registry_cache_makes_a_build_on_an_emptied_daemon_cached() {
 #[test]
 fn the_legacy_builder_on_request_and_what_it_cannot_do() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
-    write_files(
-        dir.path(),
-        &[(
-            "Dockerfile",
-            &dockerfile(&s, "ARG WHO\nRUN echo \"legacy $WHO\" > /who\n"),
-        )],
-    );
+    let dir = workspace(&s, "ARG WHO\nRUN echo \"legacy $WHO\" > /who\n");
     let repo = format!("{}/{}", s.registry_plain, unique("e2e/legacy"));
     let run = docker_plugin(&s, dir.path())
         .env("PLUGIN_REPO", &repo)

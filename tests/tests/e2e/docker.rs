@@ -8,12 +8,12 @@ use longshore_tests::{
     Plugin, Registry, Services, docker_cli, require_services, unique, write_files,
 };
 
-fn dockerfile(s: &Services, body: &str) -> String {
+pub(crate) fn dockerfile(s: &Services, body: &str) -> String {
     format!("FROM {}\n{body}", s.base_image)
 }
 
 /// A plugin run against the running daemon (no dockerd of our own), no base-image pulls.
-fn docker_plugin(s: &Services, dir: &std::path::Path) -> Plugin {
+pub(crate) fn docker_plugin(s: &Services, dir: &std::path::Path) -> Plugin {
     Plugin::new("docker", dir).envs([
         ("DOCKER_HOST", s.docker_host.as_str()),
         ("PLUGIN_DAEMON_OFF", "true"),
