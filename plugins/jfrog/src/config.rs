@@ -162,7 +162,7 @@ fn spec_error(e: JfrogSpecError, spec_mode: bool) -> SettingsError {
 }
 
 /// The upload rules: one from source/target, or those of the file spec.
-fn rules(s: &JfrogSettings, env: &Env, cwd: &Path) -> Result<Vec<UploadRule>, SettingsError> {
+fn rules(s: &JfrogSettings, cwd: &Path) -> Result<Vec<UploadRule>, SettingsError> {
     let exclusions: Vec<String> = s
         .exclusions
         .split([';', ','])
@@ -191,8 +191,8 @@ fn rules(s: &JfrogSettings, env: &Env, cwd: &Path) -> Result<Vec<UploadRule>, Se
         }
         // The anchor passes --flat (and jf lets a flag override the spec) only as a setting:
         // here PLUGIN_FLAT overrides the entries only when it is set.
-        let flat_set = env.is_set(&["PLUGIN_FLAT"]);
-        let recursive_set = env.is_set(&["PLUGIN_RECURSIVE"]);
+        let flat_set = s.set_by.is_set("flat");
+        let recursive_set = s.set_by.is_set("recursive");
         let mut rules = spec.rules;
         for r in &mut rules {
             if flat_set {
@@ -262,7 +262,7 @@ pub(crate) fn prepare(s: JfrogSettings, env: &Env, cwd: &Path) -> Result<Config,
     let build = build(&s, &base)?;
     let ca = custom_ca(&s, cwd)?;
     let proxies = proxies(&s, env)?;
-    let files = selection(&s, env, cwd)?;
+    let files = selection(&s, cwd)?;
     let ci = Ci::from_env(env);
     Ok(Config {
         auth,
@@ -389,8 +389,8 @@ fn proxies(s: &JfrogSettings, env: &Env) -> Result<Proxies, SettingsError> {
 }
 
 /// The files matched by the spec or the source patterns, each with its target path.
-fn selection(s: &JfrogSettings, env: &Env, cwd: &Path) -> Result<Vec<Planned>, SettingsError> {
-    let rules = rules(s, env, cwd)?;
+fn selection(s: &JfrogSettings, cwd: &Path) -> Result<Vec<Planned>, SettingsError> {
+    let rules = rules(s, cwd)?;
     let spec_mode = !s.spec.is_empty();
     let files = spec::plan_all(&rules, cwd).map_err(|e| spec_error(e, spec_mode))?;
     if files.is_empty() {

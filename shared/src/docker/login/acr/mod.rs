@@ -147,7 +147,7 @@ impl RegistryFlow for AcrFlow {
         if !s.repo.is_empty() && !s.repo.starts_with(&format!("{host}/")) {
             s.repo = format!("{host}/{}", s.repo.trim_start_matches('/'));
         }
-        if !env.is_set(&["PLUGIN_REGISTRY_TYPE"]) || s.registry_type.is_empty() {
+        if !s.set_by.is_set("registry_type") || s.registry_type.is_empty() {
             s.registry_type = "ACR".into();
         }
         let authority = authority(&a.authority_host, env)?;

@@ -182,7 +182,7 @@ impl RegistryFlow for EcrFlow {
             // Filled in from the token; empty keeps the engine from checking it against Hub.
             None => s.registry.clear(),
         }
-        if !env.is_set(&["PLUGIN_REGISTRY_TYPE"]) {
+        if !s.set_by.is_set("registry_type") {
             s.registry_type = "ECR".into();
         }
         self.registry_id = parsed.map(|h| h.account);
