@@ -2,6 +2,7 @@
 //! start or network call, and every failure names the `PLUGIN_` variable (reference
 //! image-plugins §3.1–3.3 for what each setting means to the anchor).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ pub struct Config {
     pub repo: Repository,
     /// Tags, validated and de-duplicated.
     pub tags: Vec<String>,
+    /// What made each tag (a variable, `auto_tag`, a tag rule), for the plan.
+    pub tag_origins: BTreeMap<String, String>,
     /// Build or push-only.
     pub mode: Mode,
     /// Push (false in dry run / no push).
@@ -105,7 +108,7 @@ pub fn prepare(
     }
 
     // Tags: auto_tag decides first, since it can end the run before anything starts.
-    let clean = match tags_to_push(&s, ci, cwd)? {
+    let tagged = match tags_to_push(&s, ci, cwd)? {
         Ok(tags) => tags,
         Err(skip) => return Ok(Prepared::Skip(skip)),
     };
@@ -150,7 +153,8 @@ pub fn prepare(
     Ok(Prepared::Run(Box::new(Config {
         daemon,
         repo,
-        tags: clean,
+        tags: tagged.iter().map(|(t, _)| t.clone()).collect(),
+        tag_origins: tagged.into_iter().collect(),
         mode,
         push: !s.dry_run,
         credentials,
@@ -161,64 +165,138 @@ pub fn prepare(
     })))
 }
 
-/// The validated, de-duplicated tags; `Err` carries why `auto_tag` skips this run.
+/// A tag and where it came from: the variable an error names, and the words the plan shows.
+struct Candidate {
+    tag: String,
+    var: &'static str,
+    origin: String,
+}
+
+/// The tags to push, validated and de-duplicated (first one wins, order kept), each with where
+/// it came from; `Err` carries why `auto_tag` skips this run.
 fn tags_to_push(
     s: &DockerSettings,
     ci: &Ci,
     cwd: &Path,
-) -> Result<Result<Vec<String>, String>, SettingsError> {
-    let tags = if s.auto_tag {
-        if !tags::use_default_tag(&ci.commit_ref, &ci.default_branch) {
-            return Ok(Err(format!(
-                "auto_tag: ref '{}' is neither a tag nor the default branch '{}': skipping the build (PLUGIN_AUTO_TAG)",
-                ci.commit_ref, ci.default_branch
-            )));
+) -> Result<Result<Vec<(String, String)>, String>, SettingsError> {
+    if s.auto_tag_with_tags && !s.auto_tag {
+        return Err(SettingsError::invalid(
+            "PLUGIN_AUTO_TAG_WITH_TAGS",
+            "needs PLUGIN_AUTO_TAG=true (without it the tags are pushed anyway)",
+        ));
+    }
+    let candidates = if s.auto_tag {
+        match auto_tags(s, ci)? {
+            Ok(mut auto) => {
+                if s.auto_tag_with_tags {
+                    auto.extend(given_tags(s, cwd, false)?);
+                }
+                auto
+            }
+            Err(skip) => return Ok(Err(skip)),
         }
-        tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix).map_err(|e| {
-            SettingsError::invalid(
-                "PLUGIN_AUTO_TAG",
-                format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
-            )
-        })?
-    } else if !s.set_by.is_set("tags") && std::fs::symlink_metadata(cwd.join(".tags")).is_ok() {
-        read_tags_file(&cwd.join(".tags"))?
     } else {
-        s.tags.0.clone()
+        given_tags(s, cwd, true)?
     };
-    let tags_var = if s.auto_tag {
-        s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG")
+    let no_tags_var = candidates.first().map_or_else(|| tags_var(s), |c| c.var);
+    let clean = clean_tags(candidates)?;
+    if clean.is_empty() {
+        return Err(SettingsError::invalid(no_tags_var, "no tags to push"));
+    }
+    Ok(Ok(clean))
+}
+
+/// The variable the user's tags came from.
+fn tags_var(s: &DockerSettings) -> &'static str {
+    s.set_by.var("tags").unwrap_or("PLUGIN_TAGS")
+}
+
+/// `auto_tag`'s tags for this ref; `Err` carries why the run is skipped.
+fn auto_tags(s: &DockerSettings, ci: &Ci) -> Result<Result<Vec<Candidate>, String>, SettingsError> {
+    if !tags::use_default_tag(&ci.commit_ref, &ci.default_branch) {
+        return Ok(Err(format!(
+            "auto_tag: ref '{}' is neither a tag nor the default branch '{}': skipping the build (PLUGIN_AUTO_TAG)",
+            ci.commit_ref, ci.default_branch
+        )));
+    }
+    let var = s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG");
+    let computed = tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix).map_err(|e| {
+        SettingsError::invalid(
+            var,
+            format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
+        )
+    })?;
+    Ok(Ok(computed
+        .into_iter()
+        .map(|tag| Candidate {
+            tag,
+            var,
+            origin: "auto_tag".into(),
+        })
+        .collect()))
+}
+
+/// The user's tags: `PLUGIN_TAGS` when given, else a `.tags` file, else (only when `default` is
+/// true) the default `latest`. `auto_tag_with_tags` passes false: a default `latest` is not a
+/// tag the user asked for, and on a tag ref it would move `latest` to every release.
+fn given_tags(
+    s: &DockerSettings,
+    cwd: &Path,
+    default: bool,
+) -> Result<Vec<Candidate>, SettingsError> {
+    let (list, var, origin) = if s.set_by.is_set("tags") {
+        (s.tags.0.clone(), tags_var(s), tags_var(s).to_string())
+    } else if std::fs::symlink_metadata(cwd.join(".tags")).is_ok() {
+        (
+            read_tags_file(&cwd.join(".tags"))?,
+            ".tags",
+            ".tags".to_string(),
+        )
+    } else if default {
+        (s.tags.0.clone(), tags_var(s), "default".to_string())
     } else {
-        s.set_by.var("tags").unwrap_or("PLUGIN_TAGS")
+        return Ok(Vec::new());
     };
-    let mut clean: Vec<String> = Vec::new();
-    for t in tags {
-        let t = match tags::sanitize_build_metadata(&t) {
+    Ok(list
+        .into_iter()
+        .map(|tag| Candidate {
+            tag,
+            var,
+            origin: origin.clone(),
+        })
+        .collect())
+}
+
+/// Sanitises semver build metadata, refuses an invalid tag naming where it came from, and drops
+/// duplicates (the first origin is kept).
+fn clean_tags(candidates: Vec<Candidate>) -> Result<Vec<(String, String)>, SettingsError> {
+    let mut clean: Vec<(String, String)> = Vec::new();
+    for c in candidates {
+        let t = match tags::sanitize_build_metadata(&c.tag) {
             Some(fixed) => {
                 warn!(
-                    "tag '{t}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'"
+                    "tag '{}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'",
+                    c.tag
                 );
                 fixed
             }
-            None => t,
+            None => c.tag,
         };
         if !tags::is_valid_tag(&t) {
             // The value may come from a file of the repository: echo only the start of it.
             return Err(SettingsError::invalid(
-                tags_var,
+                c.var,
                 format!(
                     "'{}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
                     crate::files::excerpt(&t, 40)
                 ),
             ));
         }
-        if !clean.contains(&t) {
-            clean.push(t);
+        if !clean.iter().any(|(have, _)| *have == t) {
+            clean.push((t, c.origin));
         }
     }
-    if clean.is_empty() {
-        return Err(SettingsError::invalid(tags_var, "no tags to push"));
-    }
-    Ok(Ok(clean))
+    Ok(clean)
 }
 
 fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, SettingsError> {
@@ -440,6 +518,110 @@ mod tests {
         let env = Env::from_pairs(pairs.iter().copied());
         let s = DockerSettings::load(&env).unwrap();
         certs_d_hosts(&s, &Repository::parse(repo).unwrap())
+    }
+
+    /// The tags `pairs` push from an empty working directory (`Err`: skipped or refused).
+    fn tags_for(pairs: &[(&str, &str)]) -> Result<Vec<String>, String> {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let s = DockerSettings::load(&env).map_err(|e| e.to_string())?;
+        let dir = tempfile::tempdir().unwrap();
+        match tags_to_push(&s, &Ci::from_env(&env), dir.path()) {
+            Ok(Ok(tags)) => Ok(tags.into_iter().map(|(t, _)| t).collect()),
+            Ok(Err(skip)) => Err(format!("skip: {skip}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    const TAG_REF: (&str, &str) = ("DRONE_COMMIT_REF", "refs/tags/v1.2.3");
+    const DEFAULT: (&str, &str) = ("DRONE_REPO_BRANCH", "main");
+
+    #[test]
+    fn auto_tag_with_tags_keeps_the_users_tags_after_the_computed_ones() {
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAGS", "stable,1.2,extra"),
+            TAG_REF,
+            DEFAULT,
+        ]);
+        assert_eq!(got.unwrap(), ["1", "1.2", "1.2.3", "stable", "extra"]);
+        // Without it, auto_tag replaces them, as the anchor.
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_TAGS", "stable"),
+            TAG_REF,
+        ]);
+        assert_eq!(got.unwrap(), ["1", "1.2", "1.2.3"]);
+    }
+
+    #[test]
+    fn auto_tag_with_tags_adds_no_default_latest_and_still_skips_other_branches() {
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            TAG_REF,
+        ]);
+        assert_eq!(got.unwrap(), ["1", "1.2", "1.2.3"]);
+        let got = tags_for(&[
+            ("PLUGIN_DEFAULT_TAGS", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAGS", "x"),
+            ("DRONE_COMMIT_REF", "refs/heads/feature"),
+            DEFAULT,
+        ]);
+        assert!(got.unwrap_err().starts_with("skip: "));
+        // On the default branch: latest, then the user's (latest once).
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAGS", "latest,edge"),
+            ("DRONE_COMMIT_REF", "refs/heads/main"),
+            DEFAULT,
+        ]);
+        assert_eq!(got.unwrap(), ["latest", "edge"]);
+    }
+
+    #[test]
+    fn auto_tag_with_tags_errors_name_the_variable() {
+        let err = tags_for(&[("PLUGIN_AUTO_TAG_WITH_TAGS", "true"), ("PLUGIN_TAGS", "x")]);
+        assert!(
+            err.unwrap_err()
+                .starts_with("PLUGIN_AUTO_TAG_WITH_TAGS: needs PLUGIN_AUTO_TAG=true")
+        );
+        let err = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAG", "ok,-bad"),
+            TAG_REF,
+        ]);
+        assert_eq!(
+            err.unwrap_err(),
+            "PLUGIN_TAG: '-bad' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)"
+        );
+    }
+
+    #[test]
+    fn auto_tag_with_tags_reads_the_tags_file_when_no_variable_is_set() {
+        let env = Env::from_pairs([
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            TAG_REF,
+        ]);
+        let s = DockerSettings::load(&env).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".tags"), "from-file,1.2\n").unwrap();
+        let tags = tags_to_push(&s, &Ci::from_env(&env), dir.path())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            tags,
+            [
+                ("1".to_string(), "auto_tag".to_string()),
+                ("1.2".into(), "auto_tag".into()),
+                ("1.2.3".into(), "auto_tag".into()),
+                ("from-file".into(), ".tags".into()),
+            ]
+        );
     }
 
     #[test]

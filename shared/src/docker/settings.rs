@@ -16,6 +16,8 @@ crate::settings! {
         auto_tag: bool = "false", from ["PLUGIN_DEFAULT_TAGS", "PLUGIN_AUTO_TAG"];
         /// Suffix added to every auto tag (`1.2.3-linux`, `latest` becomes the suffix).
         auto_tag_suffix: String = "", from ["PLUGIN_DEFAULT_SUFFIX", "PLUGIN_AUTO_TAG_SUFFIX"];
+        /// With `auto_tag`: push the tags of `tags` (or the `.tags` file) too, after the computed ones, instead of dropping them (duplicates once). Branches that `auto_tag` skips are still skipped.
+        auto_tag_with_tags: bool = "false", from ["PLUGIN_AUTO_TAG_WITH_TAGS"];
         /// Dockerfile path, relative to the working directory (not to the context).
         dockerfile: String = "Dockerfile", from ["PLUGIN_DOCKERFILE"];
         /// Build context directory (`.dockerignore` in it is honoured).
