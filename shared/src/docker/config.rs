@@ -12,7 +12,7 @@ use super::build_config::build_config;
 pub use super::build_config::{BuildConfig, BuildSecret, Builder, CacheTo, SecretValue};
 use super::daemon::start::{DEFAULT_HOST, DaemonConfig};
 use super::settings::{DockerSettings, UNSUPPORTED};
-use super::tags;
+use super::{tag_rules, tags};
 use crate::ci::Ci;
 use crate::registry::auth::{Credentials, RegistryAuth, parse_config_json};
 use crate::registry::reference::{Repository, registry_host};
@@ -185,7 +185,23 @@ fn tags_to_push(
             "needs PLUGIN_AUTO_TAG=true (without it the tags are pushed anyway)",
         ));
     }
-    let candidates = if s.auto_tag {
+    if !s.tag_flavor.is_empty() && s.tag_rules.is_empty() {
+        return Err(SettingsError::invalid(
+            "PLUGIN_TAG_FLAVOR",
+            "needs PLUGIN_TAG_RULES (the flavor applies to the tags the rules make)",
+        ));
+    }
+    let candidates = if !s.tag_rules.is_empty() {
+        let mut by_rules = rule_tags(s, ci)?;
+        if by_rules.is_empty() {
+            return Ok(Err(format!(
+                "tag rules give no tag for ref '{}' (event '{}'): nothing to push (PLUGIN_TAG_RULES)",
+                ci.commit_ref, ci.event
+            )));
+        }
+        by_rules.extend(given_tags(s, cwd, false)?);
+        by_rules
+    } else if s.auto_tag {
         match auto_tags(s, ci)? {
             Ok(mut auto) => {
                 if s.auto_tag_with_tags {
@@ -204,6 +220,33 @@ fn tags_to_push(
         return Err(SettingsError::invalid(no_tags_var, "no tags to push"));
     }
     Ok(Ok(clean))
+}
+
+/// The tags of `PLUGIN_TAG_RULES` for this build, each with its rule.
+fn rule_tags(s: &DockerSettings, ci: &Ci) -> Result<Vec<Candidate>, SettingsError> {
+    const VAR: &str = "PLUGIN_TAG_RULES";
+    if s.auto_tag {
+        return Err(SettingsError::Conflict {
+            first: VAR.into(),
+            second: s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG").into(),
+            reason:
+                "the rules decide the tags on every ref (type=semver rules give auto_tag's tags)"
+                    .into(),
+        });
+    }
+    let rules = tag_rules::parse_rules(&s.tag_rules).map_err(|e| SettingsError::invalid(VAR, e))?;
+    let flavor = tag_rules::parse_flavor(&s.tag_flavor)
+        .map_err(|e| SettingsError::invalid("PLUGIN_TAG_FLAVOR", e))?;
+    let tags = tag_rules::evaluate(&rules, &flavor, ci, chrono::Utc::now())
+        .map_err(|e| SettingsError::invalid(VAR, e))?;
+    Ok(tags
+        .into_iter()
+        .map(|t| Candidate {
+            tag: t.tag,
+            var: VAR,
+            origin: t.rule,
+        })
+        .collect())
 }
 
 /// The variable the user's tags came from.
@@ -622,6 +665,69 @@ mod tests {
                 ("from-file".into(), ".tags".into()),
             ]
         );
+    }
+
+    #[test]
+    fn tag_rules_decide_on_every_ref_and_add_the_given_tags() {
+        let rules = ("PLUGIN_TAG_RULES", "type=ref,event=branch\ntype=sha");
+        let branch = ("DRONE_COMMIT_REF", "refs/heads/feature/x");
+        let sha = ("DRONE_COMMIT_SHA", "abcdef1234567");
+        assert_eq!(
+            tags_for(&[rules, branch, sha, DEFAULT]).unwrap(),
+            ["feature-x", "sha-abcdef1"]
+        );
+        assert_eq!(
+            tags_for(&[rules, branch, sha, ("PLUGIN_TAGS", "extra,feature-x")]).unwrap(),
+            ["feature-x", "sha-abcdef1", "extra"]
+        );
+        let env = Env::from_pairs([rules, branch, sha]);
+        let s = DockerSettings::load(&env).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let tagged = tags_to_push(&s, &Ci::from_env(&env), dir.path())
+            .unwrap()
+            .unwrap();
+        assert_eq!(tagged[0].1, "type=ref,event=branch");
+        assert_eq!(tagged[1].1, "type=sha");
+    }
+
+    #[test]
+    fn tag_rules_that_give_nothing_skip_and_bad_ones_are_refused() {
+        let got = tags_for(&[
+            ("PLUGIN_TAG_RULES", "type=semver,pattern={{version}}"),
+            ("DRONE_COMMIT_REF", "refs/heads/main"),
+        ]);
+        assert!(got.unwrap_err().starts_with("skip: tag rules give no tag"));
+        for (pairs, want) in [
+            (
+                &[("PLUGIN_TAG_RULES", "type=ref,event=push")][..],
+                "PLUGIN_TAG_RULES: rule 'type=ref,event=push': event 'push' is not branch, tag or pr",
+            ),
+            (
+                &[
+                    ("PLUGIN_TAG_RULES", "type=sha"),
+                    ("PLUGIN_AUTO_TAG", "true"),
+                ][..],
+                "PLUGIN_TAG_RULES and PLUGIN_AUTO_TAG cannot be used together: the rules decide the tags on every ref (type=semver rules give auto_tag's tags)",
+            ),
+            (
+                &[("PLUGIN_TAG_FLAVOR", "latest=false")][..],
+                "PLUGIN_TAG_FLAVOR: needs PLUGIN_TAG_RULES (the flavor applies to the tags the rules make)",
+            ),
+            (
+                &[
+                    ("PLUGIN_TAG_RULES", "type=sha"),
+                    ("PLUGIN_TAG_FLAVOR", "latest=maybe"),
+                ][..],
+                "PLUGIN_TAG_FLAVOR: latest 'maybe' is not auto, true or false",
+            ),
+            (
+                &[("PLUGIN_TAG_RULES", "type=raw,value=-x")][..],
+                "PLUGIN_TAG_RULES: rule 'type=raw,value=-x' gives '-x', which is not a valid tag",
+            ),
+        ] {
+            let err = tags_for(pairs).unwrap_err();
+            assert!(err.starts_with(want), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

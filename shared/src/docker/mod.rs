@@ -22,6 +22,7 @@ mod error;
 pub mod login;
 pub mod plan;
 pub mod settings;
+pub mod tag_rules;
 pub mod tags;
 
 pub use config::{Config, Prepared, prepare};

@@ -18,6 +18,10 @@ crate::settings! {
         auto_tag_suffix: String = "", from ["PLUGIN_DEFAULT_SUFFIX", "PLUGIN_AUTO_TAG_SUFFIX"];
         /// With `auto_tag`: push the tags of `tags` (or the `.tags` file) too, after the computed ones, instead of dropping them (duplicates once). Branches that `auto_tag` skips are still skipped.
         auto_tag_with_tags: bool = "false", from ["PLUGIN_AUTO_TAG_WITH_TAGS"];
+        /// Tag rules in docker/metadata-action's form, one per line (`type=ref,event=branch`) or a JSON array of objects (`[{"type":"sha"}]`): `semver` (`pattern={{major}}.{{minor}}`), `ref` (`event=branch`, `tag`, `pr` → `pr-12`), `sha` (`sha-abcdef1`, `format=long`), `raw` (`value=`), `schedule` (`pattern=nightly-{{date 'YYYYMMDD'}}`), `edge`; each with `prefix`, `suffix`, `priority`, `enable` (`true`, `false`, `{{is_default_branch}}`, a `refs/…` pattern). The rules decide the tags on every ref; `tags` given too are added.
+        tag_rules: String = "", from ["PLUGIN_TAG_RULES"];
+        /// metadata-action's `flavor` for the tag rules: `latest=auto`, `true` or `false` (auto: on a tag push matched by `semver` or `ref,event=tag`), `prefix=`, `suffix=` (each optionally followed by `onlatest=true`).
+        tag_flavor: String = "", from ["PLUGIN_TAG_FLAVOR"];
         /// Dockerfile path, relative to the working directory (not to the context).
         dockerfile: String = "Dockerfile", from ["PLUGIN_DOCKERFILE"];
         /// Build context directory (`.dockerignore` in it is honoured).
