@@ -138,7 +138,14 @@ pub fn prepare(
     } else if s.push_only {
         Mode::PushOnly((!s.source_image.is_empty()).then(|| s.source_image.clone()))
     } else {
-        Mode::Build(Box::new(build_config(&s, env, ci, cwd)?))
+        let version = image_version(&s, ci, &tagged);
+        Mode::Build(Box::new(build_config(
+            &s,
+            env,
+            ci,
+            cwd,
+            version.as_deref(),
+        )?))
     };
     let tar_path = (!s.tar_path.is_empty()).then(|| cwd.join(&s.tar_path));
     let insecure = (s.insecure && registry_host(&s.registry) == repo.host)
@@ -247,6 +254,18 @@ fn rule_tags(s: &DockerSettings, ci: &Ci) -> Result<Vec<Candidate>, SettingsErro
             origin: t.rule,
         })
         .collect())
+}
+
+/// The image's version label: with tag rules the first tag (metadata-action's `version`
+/// output), else the git tag being built, if any.
+fn image_version(s: &DockerSettings, ci: &Ci, tagged: &[(String, String)]) -> Option<String> {
+    if !s.tag_rules.is_empty() {
+        return tagged.first().map(|(t, _)| t.clone());
+    }
+    ci.commit_ref
+        .strip_prefix("refs/tags/")
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 /// The variable the user's tags came from.

@@ -58,10 +58,12 @@ crate::settings! {
         add_host: List = "", from ["PLUGIN_ADD_HOST"];
         /// Labels `key=value` added to the image.
         custom_labels: List = "", from ["PLUGIN_CUSTOM_LABELS"];
-        /// Add the OCI labels `created`, `revision`, `source`, `url`.
+        /// Add the OCI labels `created`, `revision`, `source`, `url`, and `version` (the git tag, or the first tag of `tag_rules`) and `title` (the repository's name) when known.
         auto_label: bool = "true", from ["PLUGIN_AUTO_LABEL"];
         /// Extra OCI labels `name=value`, each prefixed with `org.opencontainers.image.` (with `auto_label`).
         label_schema: List = "", from ["PLUGIN_LABEL_SCHEMA"];
+        /// OCI annotations `key=value` (comma list, lines or JSON array), written as image labels after the automatic ones (`org.opencontainers.image.description=…`, `…licenses=MIT`); a metadata-action level prefix (`manifest:`, `index:`) is accepted and dropped. Credentials in URLs are removed.
+        annotations: List = "", from ["PLUGIN_ANNOTATIONS"];
         /// Repository web link for the `url` label.
         repo_link: String = "", from ["PLUGIN_REPO_LINK", "DRONE_REPO_LINK"];
         /// A BuildKit secret, `id=NAME,src=PATH` or `id=NAME,env=VAR`.

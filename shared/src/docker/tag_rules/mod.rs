@@ -3,7 +3,7 @@
 //! Harness) instead of GitHub's context. When rules are given they decide the tags on every ref.
 //!
 //! Owns: the rule types, their evaluation, tag sanitising. Must not: read the environment (the
-//! [`Ci`] comes in), log, or do I/O. Parsing is in [`parse`], the golden tables in `tests`.
+//! [`Ci`] comes in), log, or do I/O. Parsing is in `parse`, the golden tables in `tests`.
 //!
 //! What follows metadata-action: default priorities (schedule 1000, semver 900, edge 700,
 //! ref 600, raw 200, sha 100) order the tags, highest first; a rule's own `prefix`/`suffix`
