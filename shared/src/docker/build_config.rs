@@ -243,14 +243,7 @@ fn labels(
     ci: &Ci,
     version: Option<&str>,
 ) -> Result<BTreeMap<String, String>, SettingsError> {
-    let mut labels = BTreeMap::new();
-    if s.auto_label {
-        auto_labels(s, ci, version, &mut labels);
-    }
-    for a in &s.annotations.0 {
-        let (k, v) = annotation(a)?;
-        labels.insert(k, v);
-    }
+    let mut labels = oci_annotations(s, ci, version)?;
     for l in &s.custom_labels.0 {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         if k.trim().is_empty() {
@@ -262,6 +255,24 @@ fn labels(
         labels.insert(k.trim().to_string(), v.to_string());
     }
     Ok(labels)
+}
+
+/// The automatic OCI labels (with `auto_label`), then `PLUGIN_ANNOTATIONS`: the image's labels
+/// but the user's own, and the manifest annotations of a daemonless push.
+pub(super) fn oci_annotations(
+    s: &DockerSettings,
+    ci: &Ci,
+    version: Option<&str>,
+) -> Result<BTreeMap<String, String>, SettingsError> {
+    let mut out = BTreeMap::new();
+    if s.auto_label {
+        auto_labels(s, ci, version, &mut out);
+    }
+    for a in &s.annotations.0 {
+        let (k, v) = annotation(a)?;
+        out.insert(k, v);
+    }
+    Ok(out)
 }
 
 /// The OCI labels computed from the CI variables. An empty one says nothing and is left out.

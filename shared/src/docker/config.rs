@@ -69,6 +69,9 @@ pub struct Config {
     pub insecure: bool,
     /// Output files.
     pub outputs: Outputs,
+    /// Written into the manifest a daemonless push builds (`PLUGIN_ANNOTATIONS` given): the
+    /// automatic OCI labels and the user's annotations. Empty: a plain Docker manifest.
+    pub manifest_annotations: BTreeMap<String, String>,
 }
 
 /// What the settings ask for.
@@ -121,6 +124,12 @@ pub fn prepare(
     }
     check_login_host(&s, &repo, &credentials)?;
 
+    let version = image_version(&s, ci, &tagged);
+    let manifest_annotations = if s.annotations.is_empty() {
+        BTreeMap::new()
+    } else {
+        super::build_config::oci_annotations(&s, ci, version.as_deref())?
+    };
     let mode = if s.push_only && !s.source_tar_path.is_empty() {
         let path = cwd.join(&s.source_tar_path);
         if let Err(e) = std::fs::File::open(&path) {
@@ -138,7 +147,6 @@ pub fn prepare(
     } else if s.push_only {
         Mode::PushOnly((!s.source_image.is_empty()).then(|| s.source_image.clone()))
     } else {
-        let version = image_version(&s, ci, &tagged);
         Mode::Build(Box::new(build_config(
             &s,
             env,
@@ -169,6 +177,7 @@ pub fn prepare(
         purge: s.purge,
         insecure,
         outputs,
+        manifest_annotations,
     })))
 }
 

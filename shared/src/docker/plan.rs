@@ -82,10 +82,19 @@ pub fn describe(cfg: &Config, login: Option<&str>, pending_registry: Option<&str
             }
             lines.push(what);
         }
-        Mode::PushTarball(p) => lines.push(format!(
-            "push-only: {} straight to the registry (no daemon)",
-            p.display()
-        )),
+        Mode::PushTarball(p) => {
+            let mut what = format!(
+                "push-only: {} straight to the registry (no daemon)",
+                p.display()
+            );
+            if !cfg.manifest_annotations.is_empty() {
+                what.push_str(&format!(
+                    ", OCI manifest with {} annotations",
+                    cfg.manifest_annotations.len()
+                ));
+            }
+            lines.push(what);
+        }
         Mode::PushOnly(src) => lines.push(format!(
             "push-only: use {}",
             src.clone()

@@ -62,7 +62,7 @@ crate::settings! {
         auto_label: bool = "true", from ["PLUGIN_AUTO_LABEL"];
         /// Extra OCI labels `name=value`, each prefixed with `org.opencontainers.image.` (with `auto_label`).
         label_schema: List = "", from ["PLUGIN_LABEL_SCHEMA"];
-        /// OCI annotations `key=value` (comma list, lines or JSON array), written as image labels after the automatic ones (`org.opencontainers.image.description=…`, `…licenses=MIT`); a metadata-action level prefix (`manifest:`, `index:`) is accepted and dropped. Credentials in URLs are removed.
+        /// OCI annotations `key=value` (comma list, lines or JSON array), written as image labels after the automatic ones (`org.opencontainers.image.description=…`, `…licenses=MIT`); a metadata-action level prefix (`manifest:`, `index:`) is accepted and dropped. Credentials in URLs are removed. A daemonless push (`source_tar_path`) also writes them, with the automatic OCI labels, as annotations of an OCI manifest.
         annotations: List = "", from ["PLUGIN_ANNOTATIONS"];
         /// Repository web link for the `url` label.
         repo_link: String = "", from ["PLUGIN_REPO_LINK", "DRONE_REPO_LINK"];

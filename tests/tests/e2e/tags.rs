@@ -2,9 +2,9 @@
 //! tags, the metadata-action tag rules, and the OCI labels, against the shared daemon and the
 //! plain registry; and the refusal of a bad rule before any daemon starts.
 
-use longshore_tests::{Plugin, write_files};
+use longshore_tests::{Plugin, Registry, docker_cli, require_services, unique, write_files};
 
-use super::docker::fake_dockerd;
+use super::docker::{docker_plugin, dockerfile, fake_dockerd};
 
 #[test]
 fn an_invalid_tag_rule_is_refused_before_any_daemon_start() {
@@ -53,4 +53,71 @@ fn an_invalid_tag_rule_is_refused_before_any_daemon_start() {
             "{vars:?}: dockerd was started"
         );
     }
+}
+
+#[test]
+fn a_daemonless_push_writes_the_annotations_into_an_oci_manifest() {
+    let s = require_services!();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[(
+            "Dockerfile",
+            &dockerfile(&s, "RUN echo annotated > /a.txt\n"),
+        )],
+    );
+    let local = format!("longshore-e2e/{}", unique("annotated"));
+    docker_plugin(&s, dir.path())
+        .env("PLUGIN_REPO", &local)
+        .env("PLUGIN_TAGS", "src")
+        .env("PLUGIN_DRY_RUN", "true")
+        .run()
+        .assert_success();
+    let tar = dir.path().join("image.tar");
+    docker_cli(
+        &s,
+        &["save", "-o", tar.to_str().unwrap(), &format!("{local}:src")],
+    )
+    .assert_success();
+    docker_cli(&s, &["rmi", &format!("{local}:src")]);
+
+    let name = unique("e2e/annotated");
+    let run = Plugin::new("docker", dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("PLUGIN_DAEMON_OFF", "true")
+        .env("PLUGIN_REPO", format!("{}/{name}", s.registry_plain))
+        .env("PLUGIN_PUSH_ONLY", "true")
+        .env("PLUGIN_SOURCE_TAR_PATH", "image.tar")
+        .env(
+            "PLUGIN_TAG_RULES",
+            "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}",
+        )
+        .env(
+            "PLUGIN_ANNOTATIONS",
+            "org.opencontainers.image.description=Pushed without a daemon",
+        )
+        .env("DRONE_COMMIT_REF", "refs/tags/v3.1.4")
+        .env("DRONE_COMMIT_SHA", "abcdef1234567890")
+        .env("DRONE_REPO_NAME", "app")
+        .run();
+    run.assert_success();
+    let reg = Registry::plain(&s);
+    assert_eq!(
+        reg.tags(&name),
+        Some(vec!["3".into(), "3.1.4".into(), "latest".into()])
+    );
+    let m = reg.manifest(&name, "3.1.4");
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    let a = &m["annotations"];
+    assert_eq!(
+        a["org.opencontainers.image.description"],
+        "Pushed without a daemon"
+    );
+    assert_eq!(a["org.opencontainers.image.version"], "3.1.4");
+    assert_eq!(a["org.opencontainers.image.revision"], "abcdef1234567890");
+    assert_eq!(a["org.opencontainers.image.title"], "app");
+    // The image still pulls and runs.
+    let image = format!("{}/{name}:3", s.registry_plain);
+    docker_cli(&s, &["pull", &image]).assert_success();
+    docker_cli(&s, &["rmi", &image]);
 }
