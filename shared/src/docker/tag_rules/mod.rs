@@ -259,12 +259,10 @@ fn enabled(enable: &Enable, f: &Facts<'_>) -> bool {
 /// `*` matches any run of characters; everything else matches itself.
 fn glob_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
+    // One part: no `*`, the pattern is the ref itself.
     let [first, middle @ .., last] = parts.as_slice() else {
         return pattern == text;
     };
-    if parts.len() == 1 {
-        return pattern == text;
-    }
     let Some(mut rest) = text.strip_prefix(first) else {
         return false;
     };
@@ -294,12 +292,8 @@ fn value_of(rule: &Rule, f: &Facts<'_>) -> Result<Option<(String, bool)>, String
         Kind::Ref(RefEvent::Pr) => f.pr.clone().map(|n| (n, false)),
         Kind::Sha { long } => {
             let sha = &f.ci.commit_sha;
-            let v = if *long {
-                sha.as_str()
-            } else {
-                &sha[..sha.len().min(7)]
-            };
-            Some((v.to_string(), false))
+            let v = if *long { sha.clone() } else { short_sha(sha) };
+            Some((v, false))
         }
         Kind::Raw(v) => Some((render(v, f).map_err(with_rule)?, false)),
         Kind::Schedule(p) => {
@@ -362,12 +356,17 @@ fn render(value: &str, f: &Facts<'_>) -> Result<String, String> {
     Ok(out)
 }
 
+/// The first 7 characters, as `git rev-parse --short` and metadata-action.
+fn short_sha(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
 fn expression(expr: &str, f: &Facts<'_>) -> Result<String, String> {
     let sha = &f.ci.commit_sha;
     Ok(match expr {
         "branch" => f.branch.unwrap_or_default().to_string(),
         "tag" => f.tag.unwrap_or_default().to_string(),
-        "sha" => sha[..sha.len().min(7)].to_string(),
+        "sha" => short_sha(sha),
         "base_ref" => String::new(),
         "is_default_branch" => f.default_branch.to_string(),
         "is_not_default_branch" => (!f.default_branch).to_string(),

@@ -304,4 +304,7 @@ fn sanitising_and_dates() {
     assert!(!glob_match("refs/heads/release/*", "refs/heads/main"));
     assert!(glob_match("refs/tags/v*.0", "refs/tags/v2.0"));
     assert!(glob_match("refs/heads/main", "refs/heads/main"));
+    assert!(!glob_match("a*a", "a"));
+    // A commit SHA the runner garbled is cut by characters, never inside one.
+    assert_eq!(short_sha("éééééééé"), "ééééééé");
 }
