@@ -23,6 +23,14 @@ pub struct Ci {
     pub repo_link: String,
     /// Clone URL of the repository.
     pub remote_url: String,
+    /// What started the build: `push`, `tag`, `pull_request`, `cron`, … (as the runner says).
+    pub event: String,
+    /// The pull request's number, on a pull-request build.
+    pub pull_request: String,
+    /// When the build started (Unix seconds), if the runner says.
+    pub build_started: Option<i64>,
+    /// The repository's name, without the owner.
+    pub repo_name: String,
 }
 
 impl Ci {
@@ -48,6 +56,16 @@ impl Ci {
                 "CI_REPO_CLONE_URL",
                 "CI_REMOTE_URL",
             ]),
+            event: get(&["DRONE_BUILD_EVENT", "CI_PIPELINE_EVENT", "CI_BUILD_EVENT"]),
+            pull_request: get(&["DRONE_PULL_REQUEST", "CI_COMMIT_PULL_REQUEST"]),
+            build_started: get(&[
+                "DRONE_BUILD_STARTED",
+                "CI_PIPELINE_STARTED",
+                "CI_BUILD_STARTED",
+            ])
+            .parse()
+            .ok(),
+            repo_name: get(&["DRONE_REPO_NAME", "CI_REPO_NAME"]),
         };
         // A clone URL may carry a token (`https://x-token:…@git/…`): it becomes an image
         // label and a card field, so the user information never survives.

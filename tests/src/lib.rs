@@ -362,6 +362,17 @@ impl Registry {
             .to_string()
     }
 
+    /// The manifest of `repo:tag` (Docker schema 2 or OCI), as the registry stores it.
+    pub fn manifest(&self, repo: &str, tag: &str) -> serde_json::Value {
+        let r = self.get(&format!("/v2/{repo}/manifests/{tag}"));
+        assert!(
+            r.status().is_success(),
+            "manifest {repo}:{tag}: {}",
+            r.status()
+        );
+        r.json().expect("manifest json")
+    }
+
     /// The image configuration (labels, history, env) of `repo:tag`.
     pub fn config(&self, repo: &str, tag: &str) -> serde_json::Value {
         let r = self.get(&format!("/v2/{repo}/manifests/{tag}"));

@@ -97,11 +97,13 @@ impl BuildConfig {
 }
 
 /// Checks the build settings.
+/// `version` is the image's version for the `org.opencontainers.image.version` label.
 pub(super) fn build_config(
     s: &DockerSettings,
     env: &Env,
     ci: &Ci,
     cwd: &Path,
+    version: Option<&str>,
 ) -> Result<BuildConfig, SettingsError> {
     let (context, dockerfile) = context_and_dockerfile(s, cwd)?;
     let builder = builder(s);
@@ -114,7 +116,7 @@ pub(super) fn build_config(
         context,
         dockerfile,
         build_args: build_args(s, env)?.into_iter().collect(),
-        labels: labels(s, ci)?,
+        labels: labels(s, ci, version)?,
         target: (!s.target.is_empty()).then(|| s.target.clone()),
         cache_from: s.cache_from.0.clone(),
         cache_to: cache_to(s, builder)?,
@@ -234,38 +236,14 @@ fn build_args(s: &DockerSettings, env: &Env) -> Result<Vec<(String, String)>, Se
     Ok(args)
 }
 
-/// The auto labels (OCI `created`, `revision`, `source`, `url`, the label schema), then the
-/// user's.
-fn labels(s: &DockerSettings, ci: &Ci) -> Result<BTreeMap<String, String>, SettingsError> {
-    let mut labels = BTreeMap::new();
-    if s.auto_label {
-        labels.insert(
-            "org.opencontainers.image.created".into(),
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
-        labels.insert(
-            "org.opencontainers.image.revision".into(),
-            ci.commit_sha.clone(),
-        );
-        let url = if s.repo_link.is_empty() {
-            &ci.repo_link
-        } else {
-            &s.repo_link
-        };
-        // An empty label says nothing and costs a build step.
-        for (k, v) in [("source", &ci.remote_url), ("url", url)] {
-            if !v.is_empty() {
-                labels.insert(format!("org.opencontainers.image.{k}"), v.clone());
-            }
-        }
-        for l in &s.label_schema.0 {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            labels.insert(
-                format!("org.opencontainers.image.{}", k.trim()),
-                v.to_string(),
-            );
-        }
-    }
+/// The auto labels (OCI `created`, `revision`, `source`, `url`, `version`, `title`, the label
+/// schema), then `PLUGIN_ANNOTATIONS`, then the user's labels: a later one wins.
+fn labels(
+    s: &DockerSettings,
+    ci: &Ci,
+    version: Option<&str>,
+) -> Result<BTreeMap<String, String>, SettingsError> {
+    let mut labels = oci_annotations(s, ci, version)?;
     for l in &s.custom_labels.0 {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         if k.trim().is_empty() {
@@ -277,6 +255,93 @@ fn labels(s: &DockerSettings, ci: &Ci) -> Result<BTreeMap<String, String>, Setti
         labels.insert(k.trim().to_string(), v.to_string());
     }
     Ok(labels)
+}
+
+/// The automatic OCI labels (with `auto_label`), then `PLUGIN_ANNOTATIONS`: the image's labels
+/// but the user's own, and the manifest annotations of a daemonless push.
+pub(super) fn oci_annotations(
+    s: &DockerSettings,
+    ci: &Ci,
+    version: Option<&str>,
+) -> Result<BTreeMap<String, String>, SettingsError> {
+    let mut out = BTreeMap::new();
+    if s.auto_label {
+        auto_labels(s, ci, version, &mut out);
+    }
+    for a in &s.annotations.0 {
+        let (k, v) = annotation(a)?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// The OCI labels computed from the CI variables. An empty one says nothing and is left out.
+/// URLs never carry credentials (a clone URL may hold a token).
+fn auto_labels(
+    s: &DockerSettings,
+    ci: &Ci,
+    version: Option<&str>,
+    labels: &mut BTreeMap<String, String>,
+) {
+    const OCI: &str = "org.opencontainers.image";
+    labels.insert(
+        format!("{OCI}.created"),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    labels.insert(format!("{OCI}.revision"), ci.commit_sha.clone());
+    let url = if s.repo_link.is_empty() {
+        &ci.repo_link
+    } else {
+        &s.repo_link
+    };
+    for (k, v) in [
+        ("source", ci.remote_url.as_str()),
+        ("url", url.as_str()),
+        ("version", version.unwrap_or_default()),
+        ("title", ci.repo_name.as_str()),
+    ] {
+        if !v.is_empty() {
+            labels.insert(
+                format!("{OCI}.{k}"),
+                crate::secret::without_userinfo(v).into_owned(),
+            );
+        }
+    }
+    for l in &s.label_schema.0 {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(format!("{OCI}.{}", k.trim()), v.to_string());
+    }
+}
+
+/// One `PLUGIN_ANNOTATIONS` item: `key=value`, with metadata-action's level prefix
+/// (`manifest:`, `index:`, `manifest-descriptor:`, `index-descriptor:`) dropped, since it
+/// becomes a label of the image config.
+fn annotation(item: &str) -> Result<(String, String), SettingsError> {
+    const VAR: &str = "PLUGIN_ANNOTATIONS";
+    let (k, v) = item
+        .split_once('=')
+        .ok_or_else(|| SettingsError::invalid(VAR, format!("'{item}' is not key=value")))?;
+    let k = k.trim();
+    let k = [
+        "manifest:",
+        "index:",
+        "manifest-descriptor:",
+        "index-descriptor:",
+    ]
+    .iter()
+    .find_map(|p| k.strip_prefix(p))
+    .unwrap_or(k)
+    .trim();
+    if k.is_empty() || k.contains(char::is_whitespace) || k.contains(':') {
+        return Err(SettingsError::invalid(
+            VAR,
+            format!("'{item}' has no valid key (letters, digits, . - _ /, no spaces)"),
+        ));
+    }
+    Ok((
+        k.to_string(),
+        crate::secret::without_userinfo(v).into_owned(),
+    ))
 }
 
 fn secrets(
@@ -492,4 +557,93 @@ fn secret_file(var: &str, path: &Path) -> Result<SecretValue, SettingsError> {
         crate::secret::register(text);
     }
     Ok(SecretValue::File(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels_for(
+        pairs: &[(&str, &str)],
+        version: Option<&str>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let s = DockerSettings::load(&env).map_err(|e| e.to_string())?;
+        labels(&s, &Ci::from_env(&env), version).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn oci_labels_come_from_the_ci_variables_without_credentials() {
+        let l = labels_for(
+            &[
+                ("DRONE_COMMIT_SHA", "abc123"),
+                (
+                    "DRONE_REMOTE_URL",
+                    "https://x-token:s3cret@git.example/team/app.git",
+                ),
+                ("PLUGIN_REPO_LINK", "https://u:p@git.example/team/app"),
+                ("DRONE_REPO_NAME", "app"),
+            ],
+            Some("1.2.3"),
+        )
+        .unwrap();
+        let oci = |k: &str| l[&format!("org.opencontainers.image.{k}")].clone();
+        assert_eq!(oci("revision"), "abc123");
+        assert_eq!(oci("source"), "https://git.example/team/app.git");
+        assert_eq!(oci("url"), "https://git.example/team/app");
+        assert_eq!(oci("version"), "1.2.3");
+        assert_eq!(oci("title"), "app");
+        assert!(oci("created").ends_with('Z'));
+        assert!(!format!("{l:?}").contains("s3cret"));
+        // Woodpecker's names, and no version when none is known.
+        let l = labels_for(&[("CI_REPO_NAME", "wp"), ("CI_COMMIT_SHA", "def")], None).unwrap();
+        assert_eq!(l["org.opencontainers.image.title"], "wp");
+        assert!(!l.contains_key("org.opencontainers.image.version"));
+        assert!(
+            labels_for(&[("PLUGIN_AUTO_LABEL", "false")], Some("1"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn annotations_are_labels_between_the_automatic_and_the_custom_ones() {
+        let l = labels_for(
+            &[
+                (
+                    "PLUGIN_ANNOTATIONS",
+                    r#"["org.opencontainers.image.description=An app, with commas", "manifest:org.opencontainers.image.licenses=MIT", "org.opencontainers.image.title=Custom", "org.opencontainers.image.documentation=https://a:b@docs.example/"]"#,
+                ),
+                ("PLUGIN_CUSTOM_LABELS", "org.opencontainers.image.licenses=Apache-2.0"),
+                ("DRONE_REPO_NAME", "app"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            l["org.opencontainers.image.description"],
+            "An app, with commas"
+        );
+        assert_eq!(l["org.opencontainers.image.title"], "Custom");
+        assert_eq!(l["org.opencontainers.image.licenses"], "Apache-2.0");
+        assert_eq!(
+            l["org.opencontainers.image.documentation"],
+            "https://docs.example/"
+        );
+        for (bad, want) in [
+            ("novalue", "PLUGIN_ANNOTATIONS: 'novalue' is not key=value"),
+            ("=x", "PLUGIN_ANNOTATIONS: '=x' has no valid key"),
+            (
+                "bad key=x",
+                "PLUGIN_ANNOTATIONS: 'bad key=x' has no valid key",
+            ),
+            (
+                "other:k=x",
+                "PLUGIN_ANNOTATIONS: 'other:k=x' has no valid key",
+            ),
+        ] {
+            let err = labels_for(&[("PLUGIN_ANNOTATIONS", bad)], None).unwrap_err();
+            assert!(err.starts_with(want), "{bad}: {err}");
+        }
+    }
 }

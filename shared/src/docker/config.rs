@@ -2,6 +2,7 @@
 //! start or network call, and every failure names the `PLUGIN_` variable (reference
 //! image-plugins §3.1–3.3 for what each setting means to the anchor).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use super::build_config::build_config;
 pub use super::build_config::{BuildConfig, BuildSecret, Builder, CacheTo, SecretValue};
 use super::daemon::start::{DEFAULT_HOST, DaemonConfig};
 use super::settings::{DockerSettings, UNSUPPORTED};
-use super::tags;
+use super::{tag_rules, tags};
 use crate::ci::Ci;
 use crate::registry::auth::{Credentials, RegistryAuth, parse_config_json};
 use crate::registry::reference::{Repository, registry_host};
@@ -52,6 +53,8 @@ pub struct Config {
     pub repo: Repository,
     /// Tags, validated and de-duplicated.
     pub tags: Vec<String>,
+    /// What made each tag (a variable, `auto_tag`, a tag rule), for the plan.
+    pub tag_origins: BTreeMap<String, String>,
     /// Build or push-only.
     pub mode: Mode,
     /// Push (false in dry run / no push).
@@ -66,6 +69,9 @@ pub struct Config {
     pub insecure: bool,
     /// Output files.
     pub outputs: Outputs,
+    /// Written into the manifest a daemonless push builds (`PLUGIN_ANNOTATIONS` given): the
+    /// automatic OCI labels and the user's annotations. Empty: a plain Docker manifest.
+    pub manifest_annotations: BTreeMap<String, String>,
 }
 
 /// What the settings ask for.
@@ -105,7 +111,7 @@ pub fn prepare(
     }
 
     // Tags: auto_tag decides first, since it can end the run before anything starts.
-    let clean = match tags_to_push(&s, ci, cwd)? {
+    let tagged = match tags_to_push(&s, ci, cwd)? {
         Ok(tags) => tags,
         Err(skip) => return Ok(Prepared::Skip(skip)),
     };
@@ -118,6 +124,12 @@ pub fn prepare(
     }
     check_login_host(&s, &repo, &credentials)?;
 
+    let version = image_version(&s, ci, &tagged);
+    let manifest_annotations = if s.annotations.is_empty() {
+        BTreeMap::new()
+    } else {
+        super::build_config::oci_annotations(&s, ci, version.as_deref())?
+    };
     let mode = if s.push_only && !s.source_tar_path.is_empty() {
         let path = cwd.join(&s.source_tar_path);
         if let Err(e) = std::fs::File::open(&path) {
@@ -135,7 +147,13 @@ pub fn prepare(
     } else if s.push_only {
         Mode::PushOnly((!s.source_image.is_empty()).then(|| s.source_image.clone()))
     } else {
-        Mode::Build(Box::new(build_config(&s, env, ci, cwd)?))
+        Mode::Build(Box::new(build_config(
+            &s,
+            env,
+            ci,
+            cwd,
+            version.as_deref(),
+        )?))
     };
     let tar_path = (!s.tar_path.is_empty()).then(|| cwd.join(&s.tar_path));
     let insecure = (s.insecure && registry_host(&s.registry) == repo.host)
@@ -150,7 +168,8 @@ pub fn prepare(
     Ok(Prepared::Run(Box::new(Config {
         daemon,
         repo,
-        tags: clean,
+        tags: tagged.iter().map(|(t, _)| t.clone()).collect(),
+        tag_origins: tagged.into_iter().collect(),
         mode,
         push: !s.dry_run,
         credentials,
@@ -158,67 +177,197 @@ pub fn prepare(
         purge: s.purge,
         insecure,
         outputs,
+        manifest_annotations,
     })))
 }
 
-/// The validated, de-duplicated tags; `Err` carries why `auto_tag` skips this run.
+/// A tag and where it came from: the variable an error names, and the words the plan shows.
+struct Candidate {
+    tag: String,
+    var: &'static str,
+    origin: String,
+}
+
+/// The tags to push, validated and de-duplicated (first one wins, order kept), each with where
+/// it came from; `Err` carries why `auto_tag` skips this run.
 fn tags_to_push(
     s: &DockerSettings,
     ci: &Ci,
     cwd: &Path,
-) -> Result<Result<Vec<String>, String>, SettingsError> {
-    let tags = if s.auto_tag {
-        if !tags::use_default_tag(&ci.commit_ref, &ci.default_branch) {
+) -> Result<Result<Vec<(String, String)>, String>, SettingsError> {
+    if s.auto_tag_with_tags && !s.auto_tag {
+        return Err(SettingsError::invalid(
+            "PLUGIN_AUTO_TAG_WITH_TAGS",
+            "needs PLUGIN_AUTO_TAG=true (without it the tags are pushed anyway)",
+        ));
+    }
+    if !s.tag_flavor.is_empty() && s.tag_rules.is_empty() {
+        return Err(SettingsError::invalid(
+            "PLUGIN_TAG_FLAVOR",
+            "needs PLUGIN_TAG_RULES (the flavor applies to the tags the rules make)",
+        ));
+    }
+    let candidates = if !s.tag_rules.is_empty() {
+        let mut by_rules = rule_tags(s, ci)?;
+        if by_rules.is_empty() {
             return Ok(Err(format!(
-                "auto_tag: ref '{}' is neither a tag nor the default branch '{}': skipping the build (PLUGIN_AUTO_TAG)",
-                ci.commit_ref, ci.default_branch
+                "tag rules give no tag for ref '{}' (event '{}'): nothing to push (PLUGIN_TAG_RULES)",
+                ci.commit_ref, ci.event
             )));
         }
-        tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix).map_err(|e| {
-            SettingsError::invalid(
-                "PLUGIN_AUTO_TAG",
-                format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
-            )
-        })?
-    } else if !s.set_by.is_set("tags") && std::fs::symlink_metadata(cwd.join(".tags")).is_ok() {
-        read_tags_file(&cwd.join(".tags"))?
+        by_rules.extend(given_tags(s, cwd, false)?);
+        by_rules
+    } else if s.auto_tag {
+        match auto_tags(s, ci)? {
+            Ok(mut auto) => {
+                if s.auto_tag_with_tags {
+                    auto.extend(given_tags(s, cwd, false)?);
+                }
+                auto
+            }
+            Err(skip) => return Ok(Err(skip)),
+        }
     } else {
-        s.tags.0.clone()
+        given_tags(s, cwd, true)?
     };
-    let tags_var = if s.auto_tag {
-        s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG")
+    let no_tags_var = candidates.first().map_or_else(|| tags_var(s), |c| c.var);
+    let clean = clean_tags(candidates)?;
+    if clean.is_empty() {
+        return Err(SettingsError::invalid(no_tags_var, "no tags to push"));
+    }
+    Ok(Ok(clean))
+}
+
+/// The tags of `PLUGIN_TAG_RULES` for this build, each with its rule.
+fn rule_tags(s: &DockerSettings, ci: &Ci) -> Result<Vec<Candidate>, SettingsError> {
+    const VAR: &str = "PLUGIN_TAG_RULES";
+    if s.auto_tag {
+        return Err(SettingsError::Conflict {
+            first: VAR.into(),
+            second: s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG").into(),
+            reason:
+                "the rules decide the tags on every ref (type=semver rules give auto_tag's tags)"
+                    .into(),
+        });
+    }
+    let rules = tag_rules::parse_rules(&s.tag_rules).map_err(|e| SettingsError::invalid(VAR, e))?;
+    let flavor = tag_rules::parse_flavor(&s.tag_flavor)
+        .map_err(|e| SettingsError::invalid("PLUGIN_TAG_FLAVOR", e))?;
+    let tags = tag_rules::evaluate(&rules, &flavor, ci, chrono::Utc::now())
+        .map_err(|e| SettingsError::invalid(VAR, e))?;
+    Ok(tags
+        .into_iter()
+        .map(|t| Candidate {
+            tag: t.tag,
+            var: VAR,
+            origin: t.rule,
+        })
+        .collect())
+}
+
+/// The image's version label: with tag rules the first tag (metadata-action's `version`
+/// output), else the git tag being built, if any.
+fn image_version(s: &DockerSettings, ci: &Ci, tagged: &[(String, String)]) -> Option<String> {
+    if !s.tag_rules.is_empty() {
+        return tagged.first().map(|(t, _)| t.clone());
+    }
+    ci.commit_ref
+        .strip_prefix("refs/tags/")
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// The variable the user's tags came from.
+fn tags_var(s: &DockerSettings) -> &'static str {
+    s.set_by.var("tags").unwrap_or("PLUGIN_TAGS")
+}
+
+/// `auto_tag`'s tags for this ref; `Err` carries why the run is skipped.
+fn auto_tags(s: &DockerSettings, ci: &Ci) -> Result<Result<Vec<Candidate>, String>, SettingsError> {
+    if !tags::use_default_tag(&ci.commit_ref, &ci.default_branch) {
+        return Ok(Err(format!(
+            "auto_tag: ref '{}' is neither a tag nor the default branch '{}': skipping the build (PLUGIN_AUTO_TAG)",
+            ci.commit_ref, ci.default_branch
+        )));
+    }
+    let var = s.set_by.var("auto_tag").unwrap_or("PLUGIN_AUTO_TAG");
+    let computed = tags::default_tag_suffix(&ci.commit_ref, &s.auto_tag_suffix).map_err(|e| {
+        SettingsError::invalid(
+            var,
+            format!("cannot compute tags from ref '{}': {e}", ci.commit_ref),
+        )
+    })?;
+    Ok(Ok(computed
+        .into_iter()
+        .map(|tag| Candidate {
+            tag,
+            var,
+            origin: "auto_tag".into(),
+        })
+        .collect()))
+}
+
+/// The user's tags: `PLUGIN_TAGS` when given, else a `.tags` file, else (only when `default` is
+/// true) the default `latest`. `auto_tag_with_tags` passes false: a default `latest` is not a
+/// tag the user asked for, and on a tag ref it would move `latest` to every release.
+fn given_tags(
+    s: &DockerSettings,
+    cwd: &Path,
+    default: bool,
+) -> Result<Vec<Candidate>, SettingsError> {
+    let (list, var, origin) = if s.set_by.is_set("tags") {
+        (s.tags.0.clone(), tags_var(s), tags_var(s).to_string())
+    } else if std::fs::symlink_metadata(cwd.join(".tags")).is_ok() {
+        (
+            read_tags_file(&cwd.join(".tags"))?,
+            ".tags",
+            ".tags".to_string(),
+        )
+    } else if default {
+        (s.tags.0.clone(), tags_var(s), "default".to_string())
     } else {
-        s.set_by.var("tags").unwrap_or("PLUGIN_TAGS")
+        return Ok(Vec::new());
     };
-    let mut clean: Vec<String> = Vec::new();
-    for t in tags {
-        let t = match tags::sanitize_build_metadata(&t) {
+    Ok(list
+        .into_iter()
+        .map(|tag| Candidate {
+            tag,
+            var,
+            origin: origin.clone(),
+        })
+        .collect())
+}
+
+/// Sanitises semver build metadata, refuses an invalid tag naming where it came from, and drops
+/// duplicates (the first origin is kept).
+fn clean_tags(candidates: Vec<Candidate>) -> Result<Vec<(String, String)>, SettingsError> {
+    let mut clean: Vec<(String, String)> = Vec::new();
+    for c in candidates {
+        let t = match tags::sanitize_build_metadata(&c.tag) {
             Some(fixed) => {
                 warn!(
-                    "tag '{t}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'"
+                    "tag '{}' has semver build metadata, which a registry rejects: pushing it as '{fixed}'",
+                    c.tag
                 );
                 fixed
             }
-            None => t,
+            None => c.tag,
         };
         if !tags::is_valid_tag(&t) {
             // The value may come from a file of the repository: echo only the start of it.
             return Err(SettingsError::invalid(
-                tags_var,
+                c.var,
                 format!(
                     "'{}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)",
                     crate::files::excerpt(&t, 40)
                 ),
             ));
         }
-        if !clean.contains(&t) {
-            clean.push(t);
+        if !clean.iter().any(|(have, _)| *have == t) {
+            clean.push((t, c.origin));
         }
     }
-    if clean.is_empty() {
-        return Err(SettingsError::invalid(tags_var, "no tags to push"));
-    }
-    Ok(Ok(clean))
+    Ok(clean)
 }
 
 fn daemon_config(s: &DockerSettings, env: &Env) -> Result<DaemonConfig, SettingsError> {
@@ -440,6 +589,173 @@ mod tests {
         let env = Env::from_pairs(pairs.iter().copied());
         let s = DockerSettings::load(&env).unwrap();
         certs_d_hosts(&s, &Repository::parse(repo).unwrap())
+    }
+
+    /// The tags `pairs` push from an empty working directory (`Err`: skipped or refused).
+    fn tags_for(pairs: &[(&str, &str)]) -> Result<Vec<String>, String> {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let s = DockerSettings::load(&env).map_err(|e| e.to_string())?;
+        let dir = tempfile::tempdir().unwrap();
+        match tags_to_push(&s, &Ci::from_env(&env), dir.path()) {
+            Ok(Ok(tags)) => Ok(tags.into_iter().map(|(t, _)| t).collect()),
+            Ok(Err(skip)) => Err(format!("skip: {skip}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    const TAG_REF: (&str, &str) = ("DRONE_COMMIT_REF", "refs/tags/v1.2.3");
+    const DEFAULT: (&str, &str) = ("DRONE_REPO_BRANCH", "main");
+
+    #[test]
+    fn auto_tag_with_tags_keeps_the_users_tags_after_the_computed_ones() {
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAGS", "stable,1.2,extra"),
+            TAG_REF,
+            DEFAULT,
+        ]);
+        assert_eq!(got.unwrap(), ["1", "1.2", "1.2.3", "stable", "extra"]);
+        // Without it, auto_tag replaces them, as the anchor.
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_TAGS", "stable"),
+            TAG_REF,
+        ]);
+        assert_eq!(got.unwrap(), ["1", "1.2", "1.2.3"]);
+    }
+
+    #[test]
+    fn auto_tag_with_tags_adds_no_default_latest_and_still_skips_other_branches() {
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            TAG_REF,
+        ]);
+        assert_eq!(got.unwrap(), ["1", "1.2", "1.2.3"]);
+        let got = tags_for(&[
+            ("PLUGIN_DEFAULT_TAGS", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAGS", "x"),
+            ("DRONE_COMMIT_REF", "refs/heads/feature"),
+            DEFAULT,
+        ]);
+        assert!(got.unwrap_err().starts_with("skip: "));
+        // On the default branch: latest, then the user's (latest once).
+        let got = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAGS", "latest,edge"),
+            ("DRONE_COMMIT_REF", "refs/heads/main"),
+            DEFAULT,
+        ]);
+        assert_eq!(got.unwrap(), ["latest", "edge"]);
+    }
+
+    #[test]
+    fn auto_tag_with_tags_errors_name_the_variable() {
+        let err = tags_for(&[("PLUGIN_AUTO_TAG_WITH_TAGS", "true"), ("PLUGIN_TAGS", "x")]);
+        assert!(
+            err.unwrap_err()
+                .starts_with("PLUGIN_AUTO_TAG_WITH_TAGS: needs PLUGIN_AUTO_TAG=true")
+        );
+        let err = tags_for(&[
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            ("PLUGIN_TAG", "ok,-bad"),
+            TAG_REF,
+        ]);
+        assert_eq!(
+            err.unwrap_err(),
+            "PLUGIN_TAG: '-bad' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)"
+        );
+    }
+
+    #[test]
+    fn auto_tag_with_tags_reads_the_tags_file_when_no_variable_is_set() {
+        let env = Env::from_pairs([
+            ("PLUGIN_AUTO_TAG", "true"),
+            ("PLUGIN_AUTO_TAG_WITH_TAGS", "true"),
+            TAG_REF,
+        ]);
+        let s = DockerSettings::load(&env).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".tags"), "from-file,1.2\n").unwrap();
+        let tags = tags_to_push(&s, &Ci::from_env(&env), dir.path())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            tags,
+            [
+                ("1".to_string(), "auto_tag".to_string()),
+                ("1.2".into(), "auto_tag".into()),
+                ("1.2.3".into(), "auto_tag".into()),
+                ("from-file".into(), ".tags".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn tag_rules_decide_on_every_ref_and_add_the_given_tags() {
+        let rules = ("PLUGIN_TAG_RULES", "type=ref,event=branch\ntype=sha");
+        let branch = ("DRONE_COMMIT_REF", "refs/heads/feature/x");
+        let sha = ("DRONE_COMMIT_SHA", "abcdef1234567");
+        assert_eq!(
+            tags_for(&[rules, branch, sha, DEFAULT]).unwrap(),
+            ["feature-x", "sha-abcdef1"]
+        );
+        assert_eq!(
+            tags_for(&[rules, branch, sha, ("PLUGIN_TAGS", "extra,feature-x")]).unwrap(),
+            ["feature-x", "sha-abcdef1", "extra"]
+        );
+        let env = Env::from_pairs([rules, branch, sha]);
+        let s = DockerSettings::load(&env).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let tagged = tags_to_push(&s, &Ci::from_env(&env), dir.path())
+            .unwrap()
+            .unwrap();
+        assert_eq!(tagged[0].1, "type=ref,event=branch");
+        assert_eq!(tagged[1].1, "type=sha");
+    }
+
+    #[test]
+    fn tag_rules_that_give_nothing_skip_and_bad_ones_are_refused() {
+        let got = tags_for(&[
+            ("PLUGIN_TAG_RULES", "type=semver,pattern={{version}}"),
+            ("DRONE_COMMIT_REF", "refs/heads/main"),
+        ]);
+        assert!(got.unwrap_err().starts_with("skip: tag rules give no tag"));
+        for (pairs, want) in [
+            (
+                &[("PLUGIN_TAG_RULES", "type=ref,event=push")][..],
+                "PLUGIN_TAG_RULES: rule 'type=ref,event=push': event 'push' is not branch, tag or pr",
+            ),
+            (
+                &[
+                    ("PLUGIN_TAG_RULES", "type=sha"),
+                    ("PLUGIN_AUTO_TAG", "true"),
+                ][..],
+                "PLUGIN_TAG_RULES and PLUGIN_AUTO_TAG cannot be used together: the rules decide the tags on every ref (type=semver rules give auto_tag's tags)",
+            ),
+            (
+                &[("PLUGIN_TAG_FLAVOR", "latest=false")][..],
+                "PLUGIN_TAG_FLAVOR: needs PLUGIN_TAG_RULES (the flavor applies to the tags the rules make)",
+            ),
+            (
+                &[
+                    ("PLUGIN_TAG_RULES", "type=sha"),
+                    ("PLUGIN_TAG_FLAVOR", "latest=maybe"),
+                ][..],
+                "PLUGIN_TAG_FLAVOR: latest 'maybe' is not auto, true or false",
+            ),
+            (
+                &[("PLUGIN_TAG_RULES", "type=raw,value=-x")][..],
+                "PLUGIN_TAG_RULES: rule 'type=raw,value=-x' gives '-x', which is not a valid tag",
+            ),
+        ] {
+            let err = tags_for(pairs).unwrap_err();
+            assert!(err.starts_with(want), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

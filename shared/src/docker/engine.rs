@@ -169,6 +169,7 @@ async fn push_tarball(
         &cfg.tags,
         cfg.credentials.push.as_ref(),
         cfg.insecure,
+        &cfg.manifest_annotations,
     )
     .await
     .map_err(|e| DockerError::Push {

@@ -4,7 +4,7 @@
 //!
 //! | folder / file | owns |
 //! |---|---|
-//! | [`settings`], [`config`], [`build_config`], [`plan`], [`tags`] | the image settings, their validation into a [`Config`] (the build's half in [`build_config`]), the dry-run plan, tag rules |
+//! | [`settings`], [`config`], [`build_config`], [`plan`], [`tags`], [`tag_rules`] | the image settings, their validation into a [`Config`] (the build's half in [`build_config`], labels included), the dry-run plan, `auto_tag` and tag validity, metadata-action's tag rules |
 //! | [`context`] | the build context: `.dockerignore`, the Dockerfile, the tar sent to a builder |
 //! | [`engine`] | one run: build, tag, push (daemon or daemonless), save, outputs, purge |
 //! | [`daemon`] | everything that talks to dockerd through bollard: start, build, push, SSH agent |
@@ -22,6 +22,7 @@ mod error;
 pub mod login;
 pub mod plan;
 pub mod settings;
+pub mod tag_rules;
 pub mod tags;
 
 pub use config::{Config, Prepared, prepare};

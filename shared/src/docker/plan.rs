@@ -20,9 +20,16 @@ pub fn describe(cfg: &Config, login: Option<&str>, pending_registry: Option<&str
     let refs: Vec<String> = cfg
         .tags
         .iter()
-        .map(|t| match pending_registry {
-            Some(host) => format!("{host}/{}:{t}", cfg.repo.name),
-            None => cfg.repo.with_tag(t),
+        .map(|t| {
+            let r = match pending_registry {
+                Some(host) => format!("{host}/{}:{t}", cfg.repo.name),
+                None => cfg.repo.with_tag(t),
+            };
+            // Which setting or rule made the tag: with tag rules, several can.
+            match cfg.tag_origins.get(t) {
+                Some(origin) => format!("{r} ({origin})"),
+                None => r,
+            }
         })
         .collect();
     let push_host = pending_registry.unwrap_or(&cfg.repo.host);
@@ -75,10 +82,19 @@ pub fn describe(cfg: &Config, login: Option<&str>, pending_registry: Option<&str
             }
             lines.push(what);
         }
-        Mode::PushTarball(p) => lines.push(format!(
-            "push-only: {} straight to the registry (no daemon)",
-            p.display()
-        )),
+        Mode::PushTarball(p) => {
+            let mut what = format!(
+                "push-only: {} straight to the registry (no daemon)",
+                p.display()
+            );
+            if !cfg.manifest_annotations.is_empty() {
+                what.push_str(&format!(
+                    ", OCI manifest with {} annotations",
+                    cfg.manifest_annotations.len()
+                ));
+            }
+            lines.push(what);
+        }
         Mode::PushOnly(src) => lines.push(format!(
             "push-only: use {}",
             src.clone()

@@ -16,6 +16,12 @@ crate::settings! {
         auto_tag: bool = "false", from ["PLUGIN_DEFAULT_TAGS", "PLUGIN_AUTO_TAG"];
         /// Suffix added to every auto tag (`1.2.3-linux`, `latest` becomes the suffix).
         auto_tag_suffix: String = "", from ["PLUGIN_DEFAULT_SUFFIX", "PLUGIN_AUTO_TAG_SUFFIX"];
+        /// With `auto_tag`: push the tags of `tags` (or the `.tags` file) too, after the computed ones, instead of dropping them (duplicates once). Branches that `auto_tag` skips are still skipped.
+        auto_tag_with_tags: bool = "false", from ["PLUGIN_AUTO_TAG_WITH_TAGS"];
+        /// Tag rules in docker/metadata-action's form, one per line (`type=ref,event=branch`) or a JSON array of objects (`[{"type":"sha"}]`): `semver` (`pattern={{major}}.{{minor}}`), `ref` (`event=branch`, `tag`, `pr` → `pr-12`), `sha` (`sha-abcdef1`, `format=long`), `raw` (`value=`), `schedule` (`pattern=nightly-{{date 'YYYYMMDD'}}`), `edge`; each with `prefix`, `suffix`, `priority`, `enable` (`true`, `false`, `{{is_default_branch}}`, a `refs/…` pattern). The rules decide the tags on every ref; `tags` given too are added.
+        tag_rules: String = "", from ["PLUGIN_TAG_RULES"];
+        /// metadata-action's `flavor` for the tag rules: `latest=auto`, `true` or `false` (auto: on a tag push matched by `semver` or `ref,event=tag`), `prefix=`, `suffix=` (each optionally followed by `onlatest=true`).
+        tag_flavor: String = "", from ["PLUGIN_TAG_FLAVOR"];
         /// Dockerfile path, relative to the working directory (not to the context).
         dockerfile: String = "Dockerfile", from ["PLUGIN_DOCKERFILE"];
         /// Build context directory (`.dockerignore` in it is honoured).
@@ -52,10 +58,12 @@ crate::settings! {
         add_host: List = "", from ["PLUGIN_ADD_HOST"];
         /// Labels `key=value` added to the image.
         custom_labels: List = "", from ["PLUGIN_CUSTOM_LABELS"];
-        /// Add the OCI labels `created`, `revision`, `source`, `url`.
+        /// Add the OCI labels `created`, `revision`, `source`, `url`, and `version` (the git tag, or the first tag of `tag_rules`) and `title` (the repository's name) when known.
         auto_label: bool = "true", from ["PLUGIN_AUTO_LABEL"];
         /// Extra OCI labels `name=value`, each prefixed with `org.opencontainers.image.` (with `auto_label`).
         label_schema: List = "", from ["PLUGIN_LABEL_SCHEMA"];
+        /// OCI annotations `key=value` (comma list, lines or JSON array), written as image labels after the automatic ones (`org.opencontainers.image.description=…`, `…licenses=MIT`); a metadata-action level prefix (`manifest:`, `index:`) is accepted and dropped. Credentials in URLs are removed. A daemonless push (`source_tar_path`) also writes them, with the automatic OCI labels, as annotations of an OCI manifest.
+        annotations: List = "", from ["PLUGIN_ANNOTATIONS"];
         /// Repository web link for the `url` label.
         repo_link: String = "", from ["PLUGIN_REPO_LINK", "DRONE_REPO_LINK"];
         /// A BuildKit secret, `id=NAME,src=PATH` or `id=NAME,env=VAR`.

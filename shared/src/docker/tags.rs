@@ -25,15 +25,15 @@ pub fn strip_tag_prefix(r: &str) -> &str {
 
 /// A `MAJOR.MINOR.PATCH[-pre][+build]` version with the textual parts kept.
 #[derive(Debug, PartialEq, Eq)]
-struct Version<'a> {
-    major: &'a str,
-    minor: &'a str,
-    patch: &'a str,
-    pre: Option<&'a str>,
-    build: Option<&'a str>,
+pub(crate) struct Version<'a> {
+    pub(crate) major: &'a str,
+    pub(crate) minor: &'a str,
+    pub(crate) patch: &'a str,
+    pub(crate) pre: Option<&'a str>,
+    pub(crate) build: Option<&'a str>,
 }
 
-fn parse_version(v: &str) -> Result<Version<'_>, String> {
+pub(crate) fn parse_version(v: &str) -> Result<Version<'_>, String> {
     let (rest, build) = match v.split_once('+') {
         Some((r, b)) => (r, Some(b)),
         None => (v, None),

@@ -338,7 +338,7 @@ mod sha2_free {
 }
 
 /// A fake `dockerd` that records that it was started, prints a log line, then never answers.
-fn fake_dockerd(dir: &std::path::Path, behaviour: &str) -> std::path::PathBuf {
+pub(crate) fn fake_dockerd(dir: &std::path::Path, behaviour: &str) -> std::path::PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = bin.join("dockerd");

@@ -29,5 +29,6 @@ mod reliability;
 mod reliability_cloud;
 mod s3;
 mod secrets;
+mod tags;
 mod tls;
 mod upload_links;

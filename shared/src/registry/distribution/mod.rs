@@ -13,7 +13,7 @@
 //! as dockerd does; a loopback registry may speak plain HTTP, but one that speaks TLS is verified
 //! (dockerd accepts any certificate there).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,8 @@ const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// A blob to push: where its bytes are.
 #[derive(Debug, Clone)]
@@ -101,7 +103,9 @@ pub struct TarPush {
     pub bytes: u64,
 }
 
-/// Pushes the image in `tarball` as `host/path:tag` for every tag.
+/// Pushes the image in `tarball` as `host/path:tag` for every tag. Non-empty `annotations` are
+/// written into the manifest, which is then an OCI manifest (a Docker schema-2 manifest has no
+/// annotations).
 pub async fn push_tarball(
     tarball: &Path,
     host: &str,
@@ -109,6 +113,7 @@ pub async fn push_tarball(
     tags: &[String],
     auth: Option<&RegistryAuth>,
     insecure: bool,
+    annotations: &BTreeMap<String, String>,
 ) -> Result<Vec<(String, TarPush)>, TarPushError> {
     let tarball_owned = tarball.to_path_buf();
     // Reading the archive's index and reaching the registry (TLS roots, the /v2/ probe) go side
@@ -123,7 +128,7 @@ pub async fn push_tarball(
     };
     let (image, client) = tokio::try_join!(read, Registry::connect(host, path, auth, insecure))?;
     // Blobs go once; later tags only need the manifest.
-    let (manifest, media_type, sent) = push_blobs(&client, &image, tarball).await?;
+    let (manifest, media_type, sent) = push_blobs(&client, &image, tarball, annotations).await?;
     let mut out = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
         let digest = client.put_manifest(tag, &manifest, &media_type).await?;
@@ -150,6 +155,7 @@ async fn push_blobs(
     client: &Registry,
     image: &Image,
     tarball: &Path,
+    annotations: &BTreeMap<String, String>,
 ) -> Result<(Vec<u8>, String, Sent), DistributionError> {
     let mut sent = Sent::default();
     for blob in &image.blobs {
@@ -204,22 +210,109 @@ async fn push_blobs(
         sent.present
     );
     let (manifest, media_type) = match &image.manifest {
-        Manifest::Ready { bytes, media_type } => (bytes.clone(), media_type.clone()),
+        Manifest::Ready { bytes, media_type } => annotate_ready(bytes, media_type, annotations)?,
         Manifest::Docker {
             config_digest,
             config_size,
-        } => {
-            let m = serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": DOCKER_MANIFEST,
-                "config": { "mediaType": DOCKER_CONFIG, "size": config_size, "digest": config_digest },
-                "layers": descriptors,
-            });
-            let bytes = serde_json::to_vec(&m)?;
-            (bytes, DOCKER_MANIFEST.to_string())
-        }
+        } => save_manifest(config_digest, *config_size, descriptors, annotations)?,
     };
     Ok((manifest, media_type, sent))
+}
+
+/// The manifest of a `docker save` image: Docker schema 2, or OCI with the annotations.
+fn save_manifest(
+    config_digest: &str,
+    config_size: u64,
+    mut layers: Vec<serde_json::Value>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(Vec<u8>, String), DistributionError> {
+    if annotations.is_empty() {
+        let m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": { "mediaType": DOCKER_CONFIG, "size": config_size, "digest": config_digest },
+            "layers": layers,
+        });
+        return Ok((serde_json::to_vec(&m)?, DOCKER_MANIFEST.to_string()));
+    }
+    for l in &mut layers {
+        l["mediaType"] = OCI_LAYER_GZIP.into();
+    }
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": { "mediaType": OCI_CONFIG, "size": config_size, "digest": config_digest },
+        "layers": layers,
+        "annotations": annotations,
+    });
+    Ok((serde_json::to_vec(&m)?, OCI_MANIFEST.to_string()))
+}
+
+/// An OCI layout's manifest, with the annotations added (over its own of the same key). A
+/// Docker schema-2 manifest cannot carry them: it is pushed as it is, with a warning.
+fn annotate_ready(
+    bytes: &[u8],
+    media_type: &str,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(Vec<u8>, String), DistributionError> {
+    if annotations.is_empty() {
+        return Ok((bytes.to_vec(), media_type.to_string()));
+    }
+    if media_type != OCI_MANIFEST {
+        warn!(
+            "the image's manifest is {media_type}, which has no annotations: PLUGIN_ANNOTATIONS only reach the image labels of a build"
+        );
+        return Ok((bytes.to_vec(), media_type.to_string()));
+    }
+    let mut m: serde_json::Value = serde_json::from_slice(bytes)?;
+    if !m["annotations"].is_object() {
+        m["annotations"] = serde_json::json!({});
+    }
+    for (k, v) in annotations {
+        m["annotations"][k] = v.clone().into();
+    }
+    Ok((serde_json::to_vec(&m)?, media_type.to_string()))
+}
+
+#[cfg(test)]
+mod manifest_tests {
+    use super::*;
+
+    #[test]
+    fn annotations_make_a_docker_save_image_an_oci_manifest() {
+        let layers = vec![serde_json::json!({
+            "mediaType": DOCKER_LAYER_GZIP, "size": 3, "digest": "sha256:aa",
+        })];
+        let (plain, t) = save_manifest("sha256:cc", 5, layers.clone(), &BTreeMap::new()).unwrap();
+        assert_eq!(t, DOCKER_MANIFEST);
+        assert!(!String::from_utf8(plain).unwrap().contains("annotations"));
+        let a = BTreeMap::from([("k".to_string(), "v".to_string())]);
+        let (bytes, t) = save_manifest("sha256:cc", 5, layers, &a).unwrap();
+        assert_eq!(t, OCI_MANIFEST);
+        let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m["config"]["mediaType"], OCI_CONFIG);
+        assert_eq!(m["layers"][0]["mediaType"], OCI_LAYER_GZIP);
+        assert_eq!(m["annotations"]["k"], "v");
+    }
+
+    #[test]
+    fn annotations_join_an_oci_manifest_and_skip_a_docker_one() {
+        let a = BTreeMap::from([("k".to_string(), "new".to_string())]);
+        let oci = br#"{"schemaVersion":2,"annotations":{"k":"old","x":"y"}}"#;
+        let (bytes, _) = annotate_ready(oci, OCI_MANIFEST, &a).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m["annotations"]["k"], "new");
+        assert_eq!(m["annotations"]["x"], "y");
+        let docker = br#"{"schemaVersion":2}"#;
+        let (bytes, t) = annotate_ready(docker, DOCKER_MANIFEST, &a).unwrap();
+        assert_eq!(
+            (bytes.as_slice(), t.as_str()),
+            (&docker[..], DOCKER_MANIFEST)
+        );
+        // Nothing asked: the bytes, and so the digest, are unchanged.
+        let (bytes, _) = annotate_ready(oci, OCI_MANIFEST, &BTreeMap::new()).unwrap();
+        assert_eq!(bytes, oci);
+    }
 }
 
 mod client;
