@@ -147,7 +147,17 @@ pub(crate) fn paths_plan(
             .collect();
         return Ok(Plan::Put { layout, items });
     }
-    Ok(Plan::Components(match format {
+    Ok(Plan::Components(file_components(format, files, out)))
+}
+
+/// The components of files whose repository paths are known (raw, yum, single-file formats;
+/// maven2 groups by coordinates instead, so it has none here).
+fn file_components(
+    format: &Format,
+    files: Vec<(Found, String)>,
+    out: &mut HashMap<String, Vec<String>>,
+) -> Vec<Component> {
+    match format {
         Format::Raw => raw_components(files, out),
         Format::Yum => label_files(
             files
@@ -175,7 +185,7 @@ pub(crate) fn paths_plan(
             out,
         ),
         Format::Maven2 => Vec::new(),
-    }))
+    }
 }
 
 pub(crate) fn layout(v: Version) -> Layout {
@@ -219,33 +229,7 @@ pub(crate) fn coordinates_plan(
     }
     let comps = match format {
         Format::Maven2 => label_files(maven_components(s, artifacts, &found), out),
-        Format::Raw => raw_components(found.into_iter().zip(paths).collect(), out),
-        Format::Yum => label_files(
-            found
-                .into_iter()
-                .zip(paths)
-                .map(|(f, key)| {
-                    let (dir, name) = split_dir(&key);
-                    (
-                        nexus::yum_component(dir, f.abs.clone(), f.size, name),
-                        vec![f.shown],
-                    )
-                })
-                .collect(),
-            out,
-        ),
-        Format::Single(fmt) => label_files(
-            found
-                .into_iter()
-                .map(|f| {
-                    (
-                        nexus::single_asset_component(fmt, f.abs.clone(), f.size),
-                        vec![f.shown],
-                    )
-                })
-                .collect(),
-            out,
-        ),
+        _ => file_components(format, found.into_iter().zip(paths).collect(), out),
     };
     Ok(Plan::Components(comps))
 }

@@ -5,14 +5,7 @@
 
 use longshore_tests::{Registry, Services, docker_cli, require_services, unique, write_files};
 
-use crate::docker::{docker_plugin, dockerfile};
-
-/// A workspace holding only a Dockerfile: `FROM` the base image, then `body`.
-fn workspace(s: &Services, body: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("Dockerfile", &dockerfile(s, body))]);
-    dir
-}
+use crate::docker::{docker_plugin, dockerfile, workspace};
 
 /// The last line of a log that is not blank: a failure's one-line summary.
 fn last_line(out: &str) -> &str {

@@ -12,6 +12,13 @@ pub(crate) fn dockerfile(s: &Services, body: &str) -> String {
     format!("FROM {}\n{body}", s.base_image)
 }
 
+/// A workspace holding only a Dockerfile: `FROM` the base image, then `body`.
+pub(crate) fn workspace(s: &Services, body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("Dockerfile", &dockerfile(s, body))]);
+    dir
+}
+
 /// A plugin run against the running daemon (no dockerd of our own), no base-image pulls.
 pub(crate) fn docker_plugin(s: &Services, dir: &std::path::Path) -> Plugin {
     Plugin::new("docker", dir).envs([
@@ -32,16 +39,9 @@ fn dotenv(path: &std::path::Path) -> std::collections::BTreeMap<String, String> 
 #[test]
 fn builds_pushes_several_tags_and_the_image_runs() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
-    write_files(
-        dir.path(),
-        &[(
-            "Dockerfile",
-            &dockerfile(
-                &s,
-                "ARG GREETING\nRUN echo \"$GREETING from RUN\" > /hello.txt\nLABEL team=ship\nCMD [\"/bin/cat\", \"/hello.txt\"]\n",
-            ),
-        )],
+    let dir = workspace(
+        &s,
+        "ARG GREETING\nRUN echo \"$GREETING from RUN\" > /hello.txt\nLABEL team=ship\nCMD [\"/bin/cat\", \"/hello.txt\"]\n",
     );
     let name = unique("e2e/run");
     let repo = format!("{}/{name}", s.registry_plain);
@@ -856,15 +856,8 @@ fn invalid_settings_are_refused_before_any_daemon_start() {
 #[test]
 fn a_secret_echoed_by_the_build_is_masked_in_our_log() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
     // A user passing the registry password as a build argument, and a RUN step printing it.
-    write_files(
-        dir.path(),
-        &[(
-            "Dockerfile",
-            &dockerfile(&s, "ARG TOKEN\nRUN echo \"token is $TOKEN\"\n"),
-        )],
-    );
+    let dir = workspace(&s, "ARG TOKEN\nRUN echo \"token is $TOKEN\"\n");
     let name = unique("e2e/mask");
     let run = docker_plugin(&s, dir.path())
         .env("PLUGIN_REPO", format!("{}/{name}", s.registry_tls))
@@ -886,17 +879,10 @@ fn a_secret_echoed_by_the_build_is_masked_in_our_log() {
 #[test]
 fn push_only_from_a_tarball_without_a_daemon_skips_blobs_the_second_time() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
     // A real image with two layers, saved by the daemon as a user's earlier step would.
-    write_files(
-        dir.path(),
-        &[(
-            "Dockerfile",
-            &dockerfile(
-                &s,
-                "RUN echo from-tarball > /t.txt\nCMD [\"/bin/cat\", \"/t.txt\"]\n",
-            ),
-        )],
+    let dir = workspace(
+        &s,
+        "RUN echo from-tarball > /t.txt\nCMD [\"/bin/cat\", \"/t.txt\"]\n",
     );
     let local = format!("longshore-e2e/{}", unique("tarball"));
     let build = docker_plugin(&s, dir.path())

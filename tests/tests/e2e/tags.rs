@@ -4,13 +4,12 @@
 
 use longshore_tests::{Plugin, Registry, docker_cli, require_services, unique, write_files};
 
-use super::docker::{docker_plugin, dockerfile, fake_dockerd};
+use super::docker::{docker_plugin, fake_dockerd, workspace};
 
 #[test]
 fn auto_tags_and_the_users_tags_on_a_tag_ref_push_both_sets() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("Dockerfile", &dockerfile(&s, "RUN true\n"))]);
+    let dir = workspace(&s, "RUN true\n");
     let name = unique("e2e/autowith");
     let run = docker_plugin(&s, dir.path())
         .env("PLUGIN_REPO", format!("{}/{name}", s.registry_plain))
@@ -41,8 +40,7 @@ fn auto_tags_and_the_users_tags_on_a_tag_ref_push_both_sets() {
 /// labels (computed, and from PLUGIN_ANNOTATIONS) are in the pushed image's config.
 fn branch_build_with_rules(buildkit: bool) {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("Dockerfile", &dockerfile(&s, "RUN true\n"))]);
+    let dir = workspace(&s, "RUN true\n");
     let name = unique(if buildkit {
         "e2e/rules"
     } else {
@@ -158,14 +156,7 @@ fn an_invalid_tag_rule_is_refused_before_any_daemon_start() {
 #[test]
 fn a_daemonless_push_writes_the_annotations_into_an_oci_manifest() {
     let s = require_services!();
-    let dir = tempfile::tempdir().unwrap();
-    write_files(
-        dir.path(),
-        &[(
-            "Dockerfile",
-            &dockerfile(&s, "RUN echo annotated > /a.txt\n"),
-        )],
-    );
+    let dir = workspace(&s, "RUN echo annotated > /a.txt\n");
     let local = format!("longshore-e2e/{}", unique("annotated"));
     docker_plugin(&s, dir.path())
         .env("PLUGIN_REPO", &local)
